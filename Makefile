@@ -1,0 +1,32 @@
+# pg_connwatch/Makefile
+
+MODULE_big = pg_connwatch
+OBJS = \
+	$(WIN32RES) \
+	src/pg_connwatch.o \
+	src/backend_state.o \
+	src/lock_graph.o \
+	src/session_views.o \
+	src/connection_limits.o \
+	src/xmin_horizon.o
+
+EXTENSION = pg_connwatch
+DATA = pg_connwatch--1.0.sql
+PGFILEDESC = "pg_connwatch - connection and session watchdog"
+
+# One file per topic; the lists follow the files on disk.
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --outputdir=results/regress
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=results/isolation
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+
+EXTRA_CLEAN = results
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
