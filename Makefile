@@ -8,7 +8,10 @@ OBJS = \
 	src/lock_graph.o \
 	src/session_views.o \
 	src/connection_limits.o \
-	src/xmin_horizon.o
+	src/xmin_horizon.o \
+	src/termination.o \
+	src/audit.o \
+	src/rules.o
 
 EXTENSION = pg_connwatch
 DATA = pg_connwatch--1.0.sql

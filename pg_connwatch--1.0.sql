@@ -374,3 +374,249 @@ COMMENT ON COLUMN connwatch.xmin_horizon.state IS 'State of a backend holder (hi
 COMMENT ON COLUMN connwatch.xmin_horizon.xmin IS 'The transaction ID held back: the older of xid and xmin for a backend';
 COMMENT ON COLUMN connwatch.xmin_horizon.xmin_age IS 'Transactions between xmin and the next transaction ID';
 COMMENT ON COLUMN connwatch.xmin_horizon.since IS 'Transaction start for a backend, prepare time for a prepared transaction, backend start for a walsender, NULL for slots';
+
+--
+-- Act layer: cancel and terminate stale sessions safely
+--
+
+CREATE TYPE connwatch.action AS (
+    pid integer,
+    backend_start timestamptz,
+    datname name,
+    usename name,
+    application_name text,
+    client_addr inet,
+    state text,
+    state_age interval,
+    xact_age interval,
+    xmin_age integer,
+    action text,
+    reason text,
+    policy text
+);
+
+CREATE TABLE connwatch.terminations (
+    logged_at timestamptz NOT NULL,
+    policy text,
+    pid integer NOT NULL,
+    backend_start timestamptz NOT NULL,
+    datname name,
+    usename name,
+    application_name text,
+    client_addr inet,
+    state text,
+    state_age interval,
+    xact_age interval,
+    query text,
+    action text NOT NULL,
+    reason text,
+    invoked_by name NOT NULL
+);
+CREATE INDEX terminations_logged_at_idx ON connwatch.terminations (logged_at);
+SELECT pg_catalog.pg_extension_config_dump('connwatch.terminations', '');
+
+CREATE TABLE connwatch.policies (
+    name text PRIMARY KEY,
+    state text NOT NULL
+        CHECK (state OPERATOR(pg_catalog.=) ANY
+               (ARRAY['idle in transaction', 'idle', 'active', 'any'])),
+    older_than interval NOT NULL
+        CHECK (older_than OPERATOR(pg_catalog.>=) '0'::interval),
+    age_of text NOT NULL DEFAULT 'state'
+        CHECK (age_of OPERATOR(pg_catalog.=) ANY (ARRAY['state', 'transaction'])),
+    datname text,
+    usename text,
+    application_name text,
+    only_if_holds_xmin boolean NOT NULL DEFAULT false,
+    min_pct_used numeric
+        CHECK (min_pct_used OPERATOR(pg_catalog.>=) 0
+               AND min_pct_used OPERATOR(pg_catalog.<=) 100),
+    action text NOT NULL DEFAULT 'terminate'
+        CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY['terminate', 'cancel'])),
+    enabled boolean NOT NULL DEFAULT true,
+    dry_run boolean NOT NULL DEFAULT false,
+    -- a cancel reaches only a running statement
+    CONSTRAINT policies_cancel_needs_active
+        CHECK (action OPERATOR(pg_catalog.=) 'terminate'
+               OR state OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'any']))
+);
+SELECT pg_catalog.pg_extension_config_dump('connwatch.policies', '');
+
+CREATE FUNCTION connwatch.terminate_backend(
+    pid integer, backend_start timestamptz, reason text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'cw_terminate_backend'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION connwatch.cancel_backend(
+    pid integer, backend_start timestamptz, reason text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'cw_cancel_backend'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION connwatch.terminate_idle_in_transaction(
+    older_than interval, dry_run boolean DEFAULT false,
+    datname text DEFAULT NULL, usename text DEFAULT NULL,
+    application_name text DEFAULT NULL)
+RETURNS SETOF connwatch.action
+AS 'MODULE_PATHNAME', 'cw_terminate_idle_in_transaction'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION connwatch.terminate_idle(
+    older_than interval, dry_run boolean DEFAULT false,
+    datname text DEFAULT NULL, usename text DEFAULT NULL,
+    application_name text DEFAULT NULL)
+RETURNS SETOF connwatch.action
+AS 'MODULE_PATHNAME', 'cw_terminate_idle'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION connwatch.terminate_long_transactions(
+    older_than interval, dry_run boolean DEFAULT false,
+    datname text DEFAULT NULL, usename text DEFAULT NULL,
+    application_name text DEFAULT NULL, cancel_first boolean DEFAULT true)
+RETURNS SETOF connwatch.action
+AS 'MODULE_PATHNAME', 'cw_terminate_long_transactions'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION connwatch.enforce(dry_run boolean DEFAULT false)
+RETURNS SETOF connwatch.action
+AS 'MODULE_PATHNAME', 'cw_enforce'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+--
+-- Scheduling with pg_cron.  pg_cron is optional: it is looked up at call
+-- time, and the job runs in the database the extension is installed in.
+--
+CREATE FUNCTION connwatch.schedule_enforcement(schedule text DEFAULT '* * * * *')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job_id bigint;
+BEGIN
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
+                   WHERE extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'connwatch.schedule_enforcement() creates a pg_cron job that runs connwatch.enforce().',
+                  HINT = 'Install postgresql-15-cron, set shared_preload_libraries = ''pg_cron'' and cron.database_name in postgresql.conf, restart the server, then run CREATE EXTENSION pg_cron.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)'
+        INTO job_id
+        USING 'connwatch-enforce', schedule,
+              'SELECT count(*) FROM connwatch.enforce()',
+              pg_catalog.current_database();
+    RETURN job_id;
+END
+$$;
+
+CREATE FUNCTION connwatch.unschedule_enforcement()
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    removed boolean := false;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
+                   WHERE extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Without pg_cron there is no scheduled enforcement to remove.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM cron.job
+               WHERE jobname OPERATOR(pg_catalog.=) 'connwatch-enforce'
+                 AND username OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+        EXECUTE 'SELECT cron.unschedule($1)' INTO removed USING 'connwatch-enforce';
+    END IF;
+    RETURN removed;
+END
+$$;
+
+--
+-- Act-layer privileges: nothing for PUBLIC.  The functions are SECURITY
+-- INVOKER: they can signal only what the caller could signal with
+-- pg_terminate_backend().
+--
+REVOKE ALL ON FUNCTION connwatch.terminate_backend(integer, timestamptz, text),
+    connwatch.cancel_backend(integer, timestamptz, text),
+    connwatch.terminate_idle_in_transaction(interval, boolean, text, text, text),
+    connwatch.terminate_idle(interval, boolean, text, text, text),
+    connwatch.terminate_long_transactions(interval, boolean, text, text, text, boolean),
+    connwatch.enforce(boolean),
+    connwatch.schedule_enforcement(text),
+    connwatch.unschedule_enforcement()
+    FROM PUBLIC;
+REVOKE ALL ON connwatch.terminations, connwatch.policies FROM PUBLIC;
+GRANT SELECT ON connwatch.terminations, connwatch.policies TO pg_monitor;
+
+COMMENT ON TYPE connwatch.action IS
+    'One row of what an action function did, would do, or skipped and why';
+COMMENT ON COLUMN connwatch.action.pid IS 'Process ID of the session';
+COMMENT ON COLUMN connwatch.action.backend_start IS 'When the session started; with pid, identifies it';
+COMMENT ON COLUMN connwatch.action.datname IS 'Database';
+COMMENT ON COLUMN connwatch.action.usename IS 'Login role';
+COMMENT ON COLUMN connwatch.action.application_name IS 'application_name reported by the client';
+COMMENT ON COLUMN connwatch.action.client_addr IS 'Client IP address; NULL for Unix sockets';
+COMMENT ON COLUMN connwatch.action.state IS 'State of the session when last read';
+COMMENT ON COLUMN connwatch.action.state_age IS 'Time in that state';
+COMMENT ON COLUMN connwatch.action.xact_age IS 'Age of its transaction';
+COMMENT ON COLUMN connwatch.action.xmin_age IS 'Age of the older of its xid and xmin';
+COMMENT ON COLUMN connwatch.action.action IS 'terminated, cancelled, would terminate, would cancel or skipped';
+COMMENT ON COLUMN connwatch.action.reason IS 'Why it acted (the rule that matched) or why it skipped (state changed, gone, backend_start mismatch, own session, not a client backend, protected role, protected application, superuser, not permitted, kill budget reached)';
+COMMENT ON COLUMN connwatch.action.policy IS 'Name of the policy that matched, NULL for a direct call';
+
+COMMENT ON TABLE connwatch.terminations IS
+    'Audit trail: one row per real cancel or termination (not dry runs), pruned after connwatch.audit_retention';
+COMMENT ON COLUMN connwatch.terminations.logged_at IS 'When the signal was sent';
+COMMENT ON COLUMN connwatch.terminations.policy IS 'Policy that matched, NULL for a direct call or a rule function';
+COMMENT ON COLUMN connwatch.terminations.pid IS 'Process ID of the session';
+COMMENT ON COLUMN connwatch.terminations.backend_start IS 'When the session started';
+COMMENT ON COLUMN connwatch.terminations.datname IS 'Database';
+COMMENT ON COLUMN connwatch.terminations.usename IS 'Login role';
+COMMENT ON COLUMN connwatch.terminations.application_name IS 'application_name of the session';
+COMMENT ON COLUMN connwatch.terminations.client_addr IS 'Client IP address; NULL for Unix sockets';
+COMMENT ON COLUMN connwatch.terminations.state IS 'State of the session right before the signal';
+COMMENT ON COLUMN connwatch.terminations.state_age IS 'Time it had been in that state';
+COMMENT ON COLUMN connwatch.terminations.xact_age IS 'Age of its transaction';
+COMMENT ON COLUMN connwatch.terminations.query IS 'Its last statement, truncated to 512 bytes';
+COMMENT ON COLUMN connwatch.terminations.action IS 'terminated or cancelled';
+COMMENT ON COLUMN connwatch.terminations.reason IS 'Why: the rule that matched, or the reason given to terminate_backend()';
+COMMENT ON COLUMN connwatch.terminations.invoked_by IS 'Role that ran the action function';
+
+COMMENT ON TABLE connwatch.policies IS
+    'Cleanup policies applied by connwatch.enforce(); dumped by pg_dump';
+COMMENT ON COLUMN connwatch.policies.name IS 'Policy name; policies are applied in name order, and a session is handled by the first that matches';
+COMMENT ON COLUMN connwatch.policies.state IS 'idle in transaction (aborted ones included), idle, active or any';
+COMMENT ON COLUMN connwatch.policies.older_than IS 'Minimum age to act';
+COMMENT ON COLUMN connwatch.policies.age_of IS 'state: age measured from state_change; transaction: from xact_start';
+COMMENT ON COLUMN connwatch.policies.datname IS 'LIKE pattern on the database name; NULL matches all';
+COMMENT ON COLUMN connwatch.policies.usename IS 'LIKE pattern on the login role; NULL matches all';
+COMMENT ON COLUMN connwatch.policies.application_name IS 'LIKE pattern on application_name; NULL matches all';
+COMMENT ON COLUMN connwatch.policies.only_if_holds_xmin IS 'Act only on a session whose xid or xmin is what limits the xmin horizon';
+COMMENT ON COLUMN connwatch.policies.min_pct_used IS 'Act only when the server row of connwatch.connection_limits is at or above this pct_used';
+COMMENT ON COLUMN connwatch.policies.action IS 'terminate or cancel (cancel only for active sessions)';
+COMMENT ON COLUMN connwatch.policies.enabled IS 'Whether enforce() applies the policy';
+COMMENT ON COLUMN connwatch.policies.dry_run IS 'Report what the policy would do without signalling';
+
+COMMENT ON FUNCTION connwatch.terminate_backend(integer, timestamptz, text) IS
+    'Terminate exactly the session (pid, backend_start) after a live re-check; returns whether it was signalled, and warns why not';
+COMMENT ON FUNCTION connwatch.cancel_backend(integer, timestamptz, text) IS
+    'Cancel the running statement of exactly the session (pid, backend_start) after a live re-check; returns whether it was signalled';
+COMMENT ON FUNCTION connwatch.terminate_idle_in_transaction(interval, boolean, text, text, text) IS
+    'Terminate client sessions idle in transaction (aborted included) for at least older_than, measured from state_change';
+COMMENT ON FUNCTION connwatch.terminate_idle(interval, boolean, text, text, text) IS
+    'Terminate client sessions idle (outside a transaction) for at least older_than';
+COMMENT ON FUNCTION connwatch.terminate_long_transactions(interval, boolean, text, text, text, boolean) IS
+    'Terminate client sessions whose transaction is at least older_than old; with cancel_first, cancel a running statement first and terminate only if the transaction is still open after connwatch.cancel_grace_period';
+COMMENT ON FUNCTION connwatch.enforce(boolean) IS
+    'Apply every enabled policy of connwatch.policies in one pass over live backend state';
+COMMENT ON FUNCTION connwatch.schedule_enforcement(text) IS
+    'Create or update the pg_cron job connwatch-enforce that runs connwatch.enforce() in this database';
+COMMENT ON FUNCTION connwatch.unschedule_enforcement() IS
+    'Remove the pg_cron job connwatch-enforce; returns whether there was one';

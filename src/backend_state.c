@@ -29,6 +29,7 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "common/int.h"
 #include "common/ip.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
@@ -49,6 +50,8 @@ static PgBackendStatus *cw_status_array = NULL;
 static void cw_attach_status_array(void);
 static bool cw_copy_status_slot(volatile PgBackendStatus *slot, CwBackend *be,
 								int flags, char *query_buf);
+static void cw_finish_backend(int slot_index, CwBackend *be, int flags,
+							  char *query_buf);
 static void cw_read_proc(int slot_index, CwBackend *be);
 static void cw_build_pid_index(CwBackendSet *set);
 
@@ -111,19 +114,7 @@ cw_read_backends(int flags)
 		if (!cw_copy_status_slot(&cw_status_array[i], be, flags, query_buf))
 			continue;
 
-		be->visible = cw_caller_sees_role(be->userid);
-		be->query = (query_buf != NULL) ? pgstat_clip_activity(query_buf) : NULL;
-		be->have_proc = false;
-		be->xid = InvalidTransactionId;
-		be->xmin = InvalidTransactionId;
-		be->wait_event_info = 0;
-		be->status_flags = 0;
-		be->blocked_by = NIL;
-		be->blocking = NIL;
-		be->locks_held = 0;
-		if (flags & CW_READ_PROC)
-			cw_read_proc(i, be);
-
+		cw_finish_backend(i, be, flags, query_buf);
 		set->nbackends++;
 	}
 
@@ -138,6 +129,54 @@ cw_read_backends(int flags)
 		cw_fill_lock_counts(set);
 
 	return set;
+}
+
+/*
+ * Re-read one backend's live status by pid: the re-check right before a
+ * signal.  Returns false if no backend has that pid.
+ */
+bool
+cw_read_one_backend(int pid, int flags, CwBackend *be)
+{
+	char	   *query_buf = NULL;
+	int			nslots = CW_NUM_STATUS_SLOTS;
+	int			i;
+
+	cw_attach_status_array();
+	if (flags & CW_READ_QUERY)
+		query_buf = palloc(pgstat_track_activity_query_size);
+
+	for (i = 0; i < nslots; i++)
+	{
+		/* a cheap unlocked look at the pid before the full protocol */
+		if (cw_status_array[i].st_procpid != pid)
+			continue;
+		if (!cw_copy_status_slot(&cw_status_array[i], be, flags, query_buf) ||
+			be->pid != pid)
+			continue;
+		cw_finish_backend(i, be, flags, query_buf);
+		return true;
+	}
+	return false;
+}
+
+/* Fill in what the status slot does not hold */
+static void
+cw_finish_backend(int slot_index, CwBackend *be, int flags, char *query_buf)
+{
+	be->visible = cw_caller_sees_role(be->userid);
+	be->query = (query_buf != NULL) ? pgstat_clip_activity(query_buf) : NULL;
+	be->have_proc = false;
+	be->xid = InvalidTransactionId;
+	be->xmin = InvalidTransactionId;
+	be->wait_event_info = 0;
+	be->status_flags = 0;
+	be->proc_roleid = InvalidOid;
+	be->blocked_by = NIL;
+	be->blocking = NIL;
+	be->locks_held = 0;
+	if (flags & CW_READ_PROC)
+		cw_read_proc(slot_index, be);
 }
 
 /*
@@ -210,6 +249,7 @@ cw_read_proc(int slot_index, CwBackend *be)
 	be->xmin = proc->xmin;
 	be->wait_event_info = *((volatile uint32 *) &proc->wait_event_info);
 	be->status_flags = proc->statusFlags;
+	be->proc_roleid = proc->roleId;
 	be->have_proc = true;
 }
 
@@ -459,6 +499,27 @@ int64
 cw_age_usecs(TimestampTz now, TimestampTz since)
 {
 	return (since == 0) ? 0 : now - since;
+}
+
+/*
+ * An interval as microseconds, months counted as 30 days as interval
+ * comparison does.  Saturates instead of overflowing.
+ */
+int64
+cw_interval_usecs(const Interval *interval)
+{
+	int64		days_usecs;
+	int64		months_usecs;
+	int64		result;
+
+	if (pg_mul_s64_overflow((int64) interval->day, USECS_PER_DAY, &days_usecs) ||
+		pg_mul_s64_overflow((int64) interval->month * DAYS_PER_MONTH,
+							USECS_PER_DAY, &months_usecs) ||
+		pg_add_s64_overflow(interval->time, days_usecs, &result) ||
+		pg_add_s64_overflow(result, months_usecs, &result))
+		return (interval->month < 0 || interval->day < 0 || interval->time < 0) ?
+			PG_INT64_MIN : PG_INT64_MAX;
+	return result;
 }
 
 /* age(xid): permanent xids are infinitely old */

@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/backend_status.h"
+#include "datatype/timestamp.h"
 #include "utils/timestamp.h"
 
 /* What cw_read_backends() copies besides identity, state and timestamps */
@@ -59,6 +60,7 @@ typedef struct CwBackend
 	TransactionId xmin;
 	uint32		wait_event_info;
 	uint8		status_flags;
+	Oid			proc_roleid;	/* the role signal permission is judged by */
 
 	/* From the lock manager (CW_READ_BLOCKERS, CW_READ_LOCK_COUNTS) */
 	List	   *blocked_by;		/* integer pids, pg_blocking_pids() order */
@@ -97,6 +99,7 @@ typedef struct CwBackendSet
 
 /* backend_state.c */
 extern CwBackendSet *cw_read_backends(int flags);
+extern bool cw_read_one_backend(int pid, int flags, CwBackend *be);
 extern CwBackend *cw_backend_by_pid(CwBackendSet *set, int pid);
 extern bool cw_caller_sees_role(Oid roleid);
 extern bool cw_is_client_backend(const CwBackend *be);
@@ -114,6 +117,7 @@ extern Datum cw_client_host_datum(const SockAddr *addr, bool *isnull);
 extern bool cw_client_addr_is_ip(const SockAddr *addr);
 extern Datum cw_age_datum(TimestampTz now, TimestampTz since, bool *isnull);
 extern int64 cw_age_usecs(TimestampTz now, TimestampTz since);
+extern int64 cw_interval_usecs(const Interval *interval);
 extern Datum cw_xid_age_datum(CwBackendSet *set, TransactionId xid,
 							  bool *isnull);
 extern Datum cw_pid_array_datum(List *pids);
@@ -121,6 +125,9 @@ extern Datum cw_pid_array_datum(List *pids);
 /* lock_graph.c */
 extern void cw_fill_blockers(CwBackendSet *set);
 extern void cw_fill_lock_counts(CwBackendSet *set);
+
+/* connection_limits.c */
+extern double cw_server_pct_used(CwBackendSet *set);
 
 /* xmin_horizon.c */
 extern TransactionId cw_oldest_horizon_holder(CwBackendSet *set);

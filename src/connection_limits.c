@@ -76,6 +76,8 @@ PG_FUNCTION_INFO_V1(cw_connection_headroom);
 
 static void cw_check_thresholds(void);
 static CwBackendSet *cw_count_server(CwServerUsage *usage);
+static void cw_count_server_in(CwBackendSet *set, CwServerUsage *usage);
+static int64 cw_pct_tenths(int used, int max);
 static CwLimitedObject *cw_read_databases(int *count);
 static CwLimitedObject *cw_read_roles(int *count);
 static void cw_count_usage(CwBackendSet *set, CwLimitedObject *databases,
@@ -99,6 +101,14 @@ static CwBackendSet *
 cw_count_server(CwServerUsage *usage)
 {
 	CwBackendSet *set = cw_read_backends(0);
+
+	cw_count_server_in(set, usage);
+	return set;
+}
+
+static void
+cw_count_server_in(CwBackendSet *set, CwServerUsage *usage)
+{
 	int			i;
 
 	usage->client_backends = 0;
@@ -108,7 +118,28 @@ cw_count_server(CwServerUsage *usage)
 
 	usage->reserved_max = ReservedBackends + CW_RESERVED_FOR_ROLES;
 	usage->general_max = Max(MaxConnections - usage->reserved_max, 0);
-	return set;
+}
+
+/* pct_used in tenths of a percent, rounded half up; a limit of 0 is full */
+static int64
+cw_pct_tenths(int used, int max)
+{
+	if (max == 0)
+		return 1000;
+	return ((int64) used * 2000 + max) / ((int64) max * 2);
+}
+
+/*
+ * The server row's pct_used, exactly as connection_limits shows it: the
+ * figure pressure-aware policies compare against.
+ */
+double
+cw_server_pct_used(CwBackendSet *set)
+{
+	CwServerUsage usage;
+
+	cw_count_server_in(set, &usage);
+	return cw_pct_tenths(usage.client_backends, usage.general_max) / 10.0;
 }
 
 static int
@@ -270,9 +301,7 @@ cw_put_limit_row(ReturnSetInfo *rsinfo, const char *scope, const char *name,
 		int64		tenths;
 		char		pct[32];
 
-		/* a limit of 0 admits nobody: it is as full as it gets */
-		tenths = (max == 0) ? 1000 :
-			((int64) used * 2000 + max) / ((int64) max * 2);
+		tenths = cw_pct_tenths(used, max);
 		snprintf(pct, sizeof(pct), INT64_FORMAT ".%d",
 				 tenths / 10, (int) (tenths % 10));
 

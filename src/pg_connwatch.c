@@ -3,10 +3,12 @@
  * pg_connwatch.c
  *		Module entry point: the settings of pg_connwatch.
  *
- * The observe layer needs no shared memory of its own and works without
- * shared_preload_libraries; the library is loaded on the first call of
- * one of its functions, and defines its settings then.  Settings are
- * USERSET: they shape what a caller is shown, nothing more.
+ * The observe and act layers need no shared memory of their own and work
+ * without shared_preload_libraries; the library is loaded on the first call
+ * of one of its functions, and defines its settings then.  Settings that
+ * only shape what a caller is shown are USERSET; the safety settings of the
+ * act layer (protections, kill budget) are SUSET, so that a cleanup role
+ * cannot switch them off for its own session.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,6 +18,7 @@
 
 #include "fmgr.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "pg_connwatch.h"
 
@@ -24,8 +27,30 @@ PG_MODULE_MAGIC;
 int			cw_long_transaction_threshold_ms = 60 * 1000;
 double		cw_warning_pct = 80.0;
 double		cw_critical_pct = 95.0;
+char	   *cw_protected_roles = NULL;
+char	   *cw_protected_applications = NULL;
+int			cw_max_terminations_per_run = 50;
+int			cw_cancel_grace_period_ms = 5 * 1000;
+int			cw_audit_retention_min = 30 * 24 * 60;
+int			cw_debug_signal_barrier = 0;
 
 void		_PG_init(void);
+static bool cw_check_name_list(char **newval, void **extra, GucSource source);
+
+/* A list of names, as search_path or shared_preload_libraries take them */
+static bool
+cw_check_name_list(char **newval, void **extra, GucSource source)
+{
+	char	   *raw = pstrdup(*newval);
+	List	   *names;
+	bool		ok = SplitGUCList(raw, ',', &names);
+
+	if (!ok)
+		GUC_check_errdetail("List syntax is invalid.");
+	list_free(names);
+	pfree(raw);
+	return ok;
+}
 
 void
 _PG_init(void)
@@ -59,6 +84,64 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("connwatch.protected_roles",
+							   "Login roles whose sessions pg_connwatch never cancels or terminates.",
+							   "A comma-separated list of role names.",
+							   &cw_protected_roles,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   cw_check_name_list, NULL, NULL);
+
+	DefineCustomStringVariable("connwatch.protected_applications",
+							   "application_name values whose sessions pg_connwatch never cancels or terminates.",
+							   "A comma-separated list of application names.",
+							   &cw_protected_applications,
+							   "pg_dump,pg_basebackup,pg_restore,pg_rewind",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   cw_check_name_list, NULL, NULL);
+
+	DefineCustomIntVariable("connwatch.max_terminations_per_run",
+							"Most sessions one call of an action function may cancel or terminate.",
+							"Sessions beyond the budget are reported as skipped.",
+							&cw_max_terminations_per_run,
+							50,
+							0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connwatch.cancel_grace_period",
+							"How long terminate_long_transactions waits after a cancel before it terminates.",
+							NULL,
+							&cw_cancel_grace_period_ms,
+							5 * 1000,
+							0, 10 * 60 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connwatch.audit_retention",
+							"How long connwatch.enforce() keeps rows of connwatch.terminations.",
+							"0 keeps them forever.",
+							&cw_audit_retention_min,
+							30 * 24 * 60,
+							0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connwatch.debug_signal_barrier",
+							"For tests: advisory lock key the signal primitive waits on before its re-check.",
+							"0 disables the barrier.",
+							&cw_debug_signal_barrier,
+							0,
+							0, INT_MAX,
+							PGC_SUSET,
+							GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("connwatch");
 }

@@ -12,5 +12,11 @@
 extern int	cw_long_transaction_threshold_ms;
 extern double cw_warning_pct;
 extern double cw_critical_pct;
+extern char *cw_protected_roles;
+extern char *cw_protected_applications;
+extern int	cw_max_terminations_per_run;
+extern int	cw_cancel_grace_period_ms;
+extern int	cw_audit_retention_min;
+extern int	cw_debug_signal_barrier;
 
 #endif							/* PG_CONNWATCH_H */

@@ -17,7 +17,6 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -73,7 +72,6 @@ PG_FUNCTION_INFO_V1(cw_connection_summary);
 static ReturnSetInfo *cw_begin_srf(FunctionCallInfo fcinfo, int ncols);
 static Datum cw_backend_type_datum(const CwBackend *be);
 static bool cw_is_idle_in_transaction(const CwBackend *be);
-static int64 cw_interval_usecs(const Interval *interval);
 static void cw_summary_key(const CwBackend *be, CwSummaryKey *key);
 
 /* Set up materialized output and check the declared row shape */
@@ -277,27 +275,6 @@ cw_idle_in_transaction(PG_FUNCTION_ARGS)
 	}
 
 	return (Datum) 0;
-}
-
-/*
- * An interval as microseconds, months counted as 30 days like interval
- * comparison does.  Saturates instead of overflowing.
- */
-static int64
-cw_interval_usecs(const Interval *interval)
-{
-	int64		days_usecs;
-	int64		months_usecs;
-	int64		result;
-
-	if (pg_mul_s64_overflow((int64) interval->day, USECS_PER_DAY, &days_usecs) ||
-		pg_mul_s64_overflow((int64) interval->month * DAYS_PER_MONTH,
-							USECS_PER_DAY, &months_usecs) ||
-		pg_add_s64_overflow(interval->time, days_usecs, &result) ||
-		pg_add_s64_overflow(result, months_usecs, &result))
-		return (interval->month < 0 || interval->day < 0 || interval->time < 0) ?
-			PG_INT64_MIN : PG_INT64_MAX;
-	return result;
 }
 
 /*

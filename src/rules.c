@@ -1,0 +1,687 @@
+/*-------------------------------------------------------------------------
+ *
+ * rules.c
+ *		Rules that pick stale sessions, and policies that apply them.
+ *
+ * A rule says which client sessions to act on (state, how long, which
+ * database, role and application) and how (cancel or terminate).  The
+ * rule functions -- terminate_idle_in_transaction(), terminate_idle(),
+ * terminate_long_transactions() -- each apply one rule; enforce() applies
+ * every enabled row of connwatch.policies in one pass over one reading of
+ * backend state.  Either way every signal goes through cw_signal_session(),
+ * which re-checks the live session right before it, and every call stops
+ * at connwatch.max_terminations_per_run signals.
+ *
+ * Only sessions the caller may see (pg_stat_activity's rule) can match:
+ * a rule cannot judge a session whose state it is not allowed to read.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/wait_event.h"
+
+#include "backend_state.h"
+#include "compat.h"
+#include "pg_connwatch.h"
+#include "termination.h"
+
+#define CW_ACTION_COLS	13
+
+typedef enum CwStateFilter
+{
+	CW_MATCH_IDLE_IN_TRANSACTION,	/* including aborted */
+	CW_MATCH_IDLE,
+	CW_MATCH_ACTIVE,
+	CW_MATCH_ANY
+} CwStateFilter;
+
+typedef struct CwRule
+{
+	char	   *policy;			/* NULL for the rule functions */
+	CwStateFilter state;
+	int64		older_than;		/* microseconds */
+	bool		age_of_transaction; /* else age of the state */
+	text	   *datname_pattern;	/* NULL: all */
+	text	   *usename_pattern;
+	text	   *application_pattern;
+	bool		only_if_holds_xmin;
+	bool		has_min_pct_used;
+	double		min_pct_used;
+	CwSignalKind kind;
+	bool		cancel_first;	/* cancel active statements, then terminate */
+	bool		dry_run;
+} CwRule;
+
+/* One call of an action function */
+typedef struct CwRun
+{
+	ReturnSetInfo *rsinfo;
+	CwBackendSet *set;
+	bool	   *handled;		/* per backend: already reported this run */
+	TransactionId oldest_holder;
+	bool		oldest_holder_known;
+	int			signals;		/* sent, or that a dry run would send */
+	List	   *cancelled;		/* CwObservation of cancels to follow up */
+	List	   *cancelled_rules;	/* the CwRule of each */
+} CwRun;
+
+PG_FUNCTION_INFO_V1(cw_terminate_backend);
+PG_FUNCTION_INFO_V1(cw_cancel_backend);
+PG_FUNCTION_INFO_V1(cw_terminate_idle_in_transaction);
+PG_FUNCTION_INFO_V1(cw_terminate_idle);
+PG_FUNCTION_INFO_V1(cw_terminate_long_transactions);
+PG_FUNCTION_INFO_V1(cw_enforce);
+
+static Datum cw_signal_one(FunctionCallInfo fcinfo, CwSignalKind kind);
+static int64 cw_older_than_arg(FunctionCallInfo fcinfo, int argno);
+static bool cw_bool_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+static text *cw_pattern_arg(FunctionCallInfo fcinfo, int argno);
+static Datum cw_apply_rule_function(FunctionCallInfo fcinfo, CwRule *rule);
+static void cw_begin_run(CwRun *run, FunctionCallInfo fcinfo, int read_flags);
+static void cw_apply_rule(CwRun *run, CwRule *rule);
+static bool cw_rule_matches(CwRun *run, const CwRule *rule, const CwBackend *be);
+static bool cw_like(Datum name, bool name_null, text *pattern);
+static void cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
+				   CwObservation *observed, CwSignalKind kind, const char *why);
+static void cw_follow_up_cancels(CwRun *run);
+static void cw_put_action(CwRun *run, const CwRule *rule,
+						  const CwBackend *be, const char *action,
+						  const char *reason);
+static List *cw_load_policies(bool dry_run);
+
+/*
+ * older_than: NULL and negative intervals are errors, not "match nothing".
+ * Months count as 30 days, as interval comparison does.
+ */
+static int64
+cw_older_than_arg(FunctionCallInfo fcinfo, int argno)
+{
+	Interval   *interval;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("older_than must not be NULL")));
+	interval = PG_GETARG_INTERVAL_P(argno);
+	if (interval->month < 0 || interval->day < 0 || interval->time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative"),
+				 errdetail("older_than was %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   PG_GETARG_DATUM(argno))))));
+
+	return cw_interval_usecs(interval);
+}
+
+static bool
+cw_bool_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+	return PG_GETARG_BOOL(argno);
+}
+
+static text *
+cw_pattern_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : PG_GETARG_TEXT_PP(argno);
+}
+
+/*
+ * connwatch.terminate_backend(pid, backend_start, reason) and
+ * connwatch.cancel_backend(...): act on exactly one session.  Returns
+ * whether the signal was sent; when it was not, a WARNING says why, as
+ * pg_terminate_backend() does for a pid that is not a backend.
+ */
+static Datum
+cw_signal_one(FunctionCallInfo fcinfo, CwSignalKind kind)
+{
+	CwObservation observed = {0};
+	CwLiveSession live;
+	CwOutcome	outcome;
+	char	   *reason;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pid and backend_start must not be NULL"),
+				 errhint("Read both from connwatch.sessions: together they identify one session.")));
+
+	observed.pid = PG_GETARG_INT32(0);
+	observed.backend_start = PG_GETARG_TIMESTAMPTZ(1);
+	reason = PG_ARGISNULL(2) ? "requested" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	outcome = cw_signal_session(&observed, kind, false, &live);
+	if (outcome == CW_OUTCOME_SIGNALLED)
+	{
+		cw_audit_action(NULL, &live, kind, reason, GetCurrentTimestamp());
+		PG_RETURN_BOOL(true);
+	}
+
+	if (outcome == CW_OUTCOME_GONE || outcome == CW_OUTCOME_REPLACED)
+		ereport(WARNING,
+				(errmsg("PID %d is not the PostgreSQL session that started at %s",
+						observed.pid, timestamptz_to_str(observed.backend_start)),
+				 errdetail("The backend is %s.",
+						   outcome == CW_OUTCOME_GONE ? "gone" :
+						   "a different session (it started at another time)")));
+	else
+		ereport(WARNING,
+				(errmsg("backend %d was not signalled: %s", observed.pid,
+						cw_outcome_reason(outcome))));
+	PG_RETURN_BOOL(false);
+}
+
+Datum
+cw_terminate_backend(PG_FUNCTION_ARGS)
+{
+	return cw_signal_one(fcinfo, CW_SIGNAL_TERMINATE);
+}
+
+Datum
+cw_cancel_backend(PG_FUNCTION_ARGS)
+{
+	return cw_signal_one(fcinfo, CW_SIGNAL_CANCEL);
+}
+
+/*
+ * terminate_idle_in_transaction(older_than, dry_run, datname, usename,
+ * application_name) and terminate_idle(...) share their signature;
+ * terminate_long_transactions() adds cancel_first.
+ */
+static Datum
+cw_apply_rule_function(FunctionCallInfo fcinfo, CwRule *rule)
+{
+	CwRun		run;
+
+	rule->older_than = cw_older_than_arg(fcinfo, 0);
+	rule->dry_run = cw_bool_arg(fcinfo, 1, "dry_run");
+	rule->datname_pattern = cw_pattern_arg(fcinfo, 2);
+	rule->usename_pattern = cw_pattern_arg(fcinfo, 3);
+	rule->application_pattern = cw_pattern_arg(fcinfo, 4);
+
+	cw_begin_run(&run, fcinfo, rule->only_if_holds_xmin ? CW_READ_PROC : 0);
+	cw_apply_rule(&run, rule);
+	cw_follow_up_cancels(&run);
+	return (Datum) 0;
+}
+
+Datum
+cw_terminate_idle_in_transaction(PG_FUNCTION_ARGS)
+{
+	CwRule		rule = {0};
+
+	rule.state = CW_MATCH_IDLE_IN_TRANSACTION;
+	rule.kind = CW_SIGNAL_TERMINATE;
+	return cw_apply_rule_function(fcinfo, &rule);
+}
+
+Datum
+cw_terminate_idle(PG_FUNCTION_ARGS)
+{
+	CwRule		rule = {0};
+
+	rule.state = CW_MATCH_IDLE;
+	rule.kind = CW_SIGNAL_TERMINATE;
+	return cw_apply_rule_function(fcinfo, &rule);
+}
+
+Datum
+cw_terminate_long_transactions(PG_FUNCTION_ARGS)
+{
+	CwRule		rule = {0};
+
+	rule.state = CW_MATCH_ANY;
+	rule.age_of_transaction = true;
+	rule.kind = CW_SIGNAL_TERMINATE;
+	rule.cancel_first = cw_bool_arg(fcinfo, 5, "cancel_first");
+	return cw_apply_rule_function(fcinfo, &rule);
+}
+
+/*
+ * connwatch.enforce(dry_run): every enabled policy, in name order, over one
+ * reading of backend state.  A session is acted on (or reported) by the
+ * first policy that matches it, and only once.
+ */
+Datum
+cw_enforce(PG_FUNCTION_ARGS)
+{
+	bool		dry_run = cw_bool_arg(fcinfo, 0, "dry_run");
+	List	   *policies;
+	ListCell   *lc;
+	CwRun		run;
+	int			read_flags = 0;
+
+	policies = cw_load_policies(dry_run);
+	foreach(lc, policies)
+		if (((CwRule *) lfirst(lc))->only_if_holds_xmin)
+			read_flags |= CW_READ_PROC;
+
+	if (!dry_run)
+		cw_prune_audit();
+
+	cw_begin_run(&run, fcinfo, read_flags);
+	foreach(lc, policies)
+		cw_apply_rule(&run, (CwRule *) lfirst(lc));
+	cw_follow_up_cancels(&run);
+	return (Datum) 0;
+}
+
+static void
+cw_begin_run(CwRun *run, FunctionCallInfo fcinfo, int read_flags)
+{
+	memset(run, 0, sizeof(CwRun));
+	run->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	cw_init_materialized_srf(fcinfo);
+	if (run->rsinfo->setDesc->natts != CW_ACTION_COLS)
+		elog(ERROR, "incorrect number of output arguments");
+
+	run->set = cw_read_backends(read_flags | CW_READ_CLIENTS_ONLY);
+	run->handled = palloc0(sizeof(bool) * Max(run->set->nbackends, 1));
+}
+
+/* SQL LIKE, where a NULL pattern matches everything and NULL nothing */
+static bool
+cw_like(Datum name, bool name_null, text *pattern)
+{
+	if (pattern == NULL)
+		return true;
+	if (name_null)
+		return false;
+	return DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
+												name, PointerGetDatum(pattern)));
+}
+
+static bool
+cw_rule_matches(CwRun *run, const CwRule *rule, const CwBackend *be)
+{
+	CwBackendSet *set = run->set;
+	TimestampTz since;
+	Datum		name;
+	bool		isnull;
+
+	if (!be->visible || !cw_is_client_backend(be))
+		return false;
+
+	switch (rule->state)
+	{
+		case CW_MATCH_IDLE_IN_TRANSACTION:
+			if (be->state != STATE_IDLEINTRANSACTION &&
+				be->state != STATE_IDLEINTRANSACTION_ABORTED)
+				return false;
+			break;
+		case CW_MATCH_IDLE:
+			if (be->state != STATE_IDLE)
+				return false;
+			break;
+		case CW_MATCH_ACTIVE:
+			if (be->state != STATE_RUNNING && be->state != STATE_FASTPATH)
+				return false;
+			break;
+		case CW_MATCH_ANY:
+			break;
+	}
+
+	/* cancelling reaches only a running statement */
+	if (rule->kind == CW_SIGNAL_CANCEL &&
+		be->state != STATE_RUNNING && be->state != STATE_FASTPATH)
+		return false;
+
+	since = rule->age_of_transaction ? be->xact_start : be->state_change;
+	if (since == 0 || cw_age_usecs(set->now, since) < rule->older_than)
+		return false;
+
+	if (rule->datname_pattern != NULL)
+	{
+		name = cw_database_name(set, be->datid, &isnull);
+		if (!cw_like(isnull ? (Datum) 0 :
+					 DirectFunctionCall1(name_text, name), isnull,
+					 rule->datname_pattern))
+			return false;
+	}
+	if (rule->usename_pattern != NULL)
+	{
+		name = cw_role_name(set, be->userid, &isnull);
+		if (!cw_like(isnull ? (Datum) 0 :
+					 DirectFunctionCall1(name_text, name), isnull,
+					 rule->usename_pattern))
+			return false;
+	}
+	if (!cw_like(CStringGetTextDatum(be->application_name), false,
+				 rule->application_pattern))
+		return false;
+
+	if (rule->only_if_holds_xmin)
+	{
+		TransactionId held = cw_backend_horizon_xid(be);
+
+		if (!run->oldest_holder_known)
+		{
+			run->oldest_holder = cw_oldest_horizon_holder(set);
+			run->oldest_holder_known = true;
+		}
+		if (!TransactionIdIsValid(held) ||
+			!TransactionIdEquals(held, run->oldest_holder))
+			return false;
+	}
+	return true;
+}
+
+/* Oldest first, so that the kill budget goes to the worst offenders */
+static int
+cw_candidate_cmp(const void *a, const void *b, void *arg)
+{
+	const CwRule *rule = arg;
+	const CwBackend *ba = *(CwBackend *const *) a;
+	const CwBackend *bb = *(CwBackend *const *) b;
+	TimestampTz sa = rule->age_of_transaction ? ba->xact_start : ba->state_change;
+	TimestampTz sb = rule->age_of_transaction ? bb->xact_start : bb->state_change;
+
+	if (sa != sb)
+		return sa < sb ? -1 : 1;
+	return ba->pid - bb->pid;
+}
+
+static void
+cw_apply_rule(CwRun *run, CwRule *rule)
+{
+	CwBackendSet *set = run->set;
+	CwBackend **candidates;
+	int			ncandidates = 0;
+	int			i;
+
+	if (rule->has_min_pct_used &&
+		cw_server_pct_used(set) < rule->min_pct_used)
+		return;
+
+	candidates = palloc(sizeof(CwBackend *) * Max(set->nbackends, 1));
+	for (i = 0; i < set->nbackends; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!run->handled[i] && cw_rule_matches(run, rule, &set->backends[i]))
+		{
+			candidates[ncandidates++] = &set->backends[i];
+			run->handled[i] = true;
+		}
+	}
+	qsort_arg(candidates, ncandidates, sizeof(CwBackend *), cw_candidate_cmp,
+			  rule);
+
+	for (i = 0; i < ncandidates; i++)
+	{
+		const CwBackend *be = candidates[i];
+		CwObservation observed = {0};
+		CwSignalKind kind = rule->kind;
+		bool		isnull;
+		Datum		age;
+		char	   *why;
+
+		CHECK_FOR_INTERRUPTS();
+
+		observed.pid = be->pid;
+		observed.backend_start = be->backend_start;
+		observed.check_state = true;
+		observed.state = be->state;
+		observed.state_change = be->state_change;
+		observed.check_xact = rule->age_of_transaction;
+		observed.xact_start = be->xact_start;
+
+		age = cw_age_datum(set->now,
+						   rule->age_of_transaction ? be->xact_start : be->state_change,
+						   &isnull);
+		why = psprintf("%s for %s",
+					   rule->age_of_transaction ? "transaction open" :
+					   cw_state_name(be->state),
+					   DatumGetCString(DirectFunctionCall1(interval_out, age)));
+
+		/* a running statement is cancelled first; idle ones cannot be */
+		if (rule->cancel_first &&
+			(be->state == STATE_RUNNING || be->state == STATE_FASTPATH))
+			kind = CW_SIGNAL_CANCEL;
+
+		cw_act(run, rule, be, &observed, kind, why);
+	}
+}
+
+/*
+ * Signal one matched session through the primitive, within the budget, and
+ * report the outcome.
+ */
+static void
+cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
+	   CwObservation *observed, CwSignalKind kind, const char *why)
+{
+	CwLiveSession live;
+	CwOutcome	outcome;
+	bool		terminate = (kind == CW_SIGNAL_TERMINATE);
+
+	if (run->signals >= cw_max_terminations_per_run)
+	{
+		cw_put_action(run, rule, seen, "skipped", "kill budget reached");
+		return;
+	}
+
+	outcome = cw_signal_session(observed, kind, rule->dry_run, &live);
+	switch (outcome)
+	{
+		case CW_OUTCOME_SIGNALLED:
+			run->signals++;
+			cw_audit_action(rule->policy, &live, kind, why, GetCurrentTimestamp());
+			cw_put_action(run, rule, &live.backend,
+						  terminate ? "terminated" : "cancelled", why);
+			if (!terminate && rule->cancel_first)
+			{
+				CwObservation *follow_up = palloc(sizeof(CwObservation));
+
+				*follow_up = *observed;
+				run->cancelled = lappend(run->cancelled, follow_up);
+				run->cancelled_rules = lappend(run->cancelled_rules, (void *) rule);
+			}
+			break;
+		case CW_OUTCOME_WOULD_SIGNAL:
+			run->signals++;
+			cw_put_action(run, rule, &live.backend,
+						  terminate ? "would terminate" : "would cancel", why);
+			break;
+		default:
+			cw_put_action(run, rule, live.found ? &live.backend : seen,
+						  "skipped", cw_outcome_reason(outcome));
+			break;
+	}
+}
+
+/*
+ * Is the session we cancelled still in the transaction we cancelled in?
+ * An aborted transaction block reports no xact_start, so a session that
+ * went idle in transaction (aborted) after the cancel still counts: the
+ * client has not ended its transaction.
+ */
+static bool
+cw_still_in_cancelled_transaction(const CwObservation *observed,
+								  TimestampTz cancelled_at, CwBackend *be)
+{
+	if (!cw_read_one_backend(observed->pid, 0, be) ||
+		be->backend_start != observed->backend_start)
+		return false;
+	if (be->xact_start != 0)
+		return be->xact_start == observed->xact_start;
+	return be->state == STATE_IDLEINTRANSACTION_ABORTED &&
+		be->state_change >= cancelled_at;
+}
+
+/*
+ * After cancelling running statements of long transactions, give their
+ * clients connwatch.cancel_grace_period to end the transaction, then
+ * terminate the sessions still in it.  Each of those is observed afresh,
+ * so the primitive's re-check guards the termination like any other.
+ */
+static void
+cw_follow_up_cancels(CwRun *run)
+{
+	TimestampTz cancelled_at;
+	TimestampTz deadline;
+	ListCell   *lc;
+	ListCell   *rc;
+
+	if (run->cancelled == NIL)
+		return;
+
+	cancelled_at = run->set->now;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   cw_cancel_grace_period_ms);
+	for (;;)
+	{
+		bool		pending = false;
+
+		foreach(lc, run->cancelled)
+		{
+			CwBackend	be;
+
+			if (cw_still_in_cancelled_transaction(lfirst(lc), cancelled_at, &be))
+				pending = true;
+		}
+		if (!pending || GetCurrentTimestamp() >= deadline)
+			break;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	forboth(lc, run->cancelled, rc, run->cancelled_rules)
+	{
+		const CwRule *rule = lfirst(rc);
+		CwObservation observed = *(CwObservation *) lfirst(lc);
+		CwBackend	be;
+
+		if (!cw_still_in_cancelled_transaction(&observed, cancelled_at, &be))
+			continue;
+
+		observed.check_state = true;
+		observed.state = be.state;
+		observed.state_change = be.state_change;
+		observed.check_xact = false;
+		cw_act(run, rule, &be, &observed, CW_SIGNAL_TERMINATE,
+			   "transaction still open after cancel");
+	}
+}
+
+static void
+cw_put_action(CwRun *run, const CwRule *rule, const CwBackend *be,
+			  const char *action, const char *reason)
+{
+	CwBackendSet *set = run->set;
+	Datum		values[CW_ACTION_COLS] = {0};
+	bool		nulls[CW_ACTION_COLS] = {0};
+	const char *state = cw_state_name(be->state);
+
+	values[0] = Int32GetDatum(be->pid);
+	values[1] = TimestampTzGetDatum(be->backend_start);
+	values[2] = cw_database_name(set, be->datid, &nulls[2]);
+	values[3] = cw_role_name(set, be->userid, &nulls[3]);
+	values[4] = CStringGetTextDatum(be->application_name);
+	values[5] = cw_client_host_datum(&be->client_addr, &nulls[5]);
+	values[6] = state ? CStringGetTextDatum(state) : (Datum) 0;
+	nulls[6] = (state == NULL);
+	values[7] = cw_age_datum(set->now, be->state_change, &nulls[7]);
+	values[8] = cw_age_datum(set->now, be->xact_start, &nulls[8]);
+	values[9] = cw_xid_age_datum(set, cw_backend_horizon_xid(be), &nulls[9]);
+	values[10] = CStringGetTextDatum(action);
+	values[11] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	nulls[11] = (reason == NULL);
+	values[12] = rule->policy ? CStringGetTextDatum(rule->policy) : (Datum) 0;
+	nulls[12] = (rule->policy == NULL);
+
+	tuplestore_putvalues(run->rsinfo->setResult, run->rsinfo->setDesc,
+						 values, nulls);
+}
+
+/*
+ * Read the enabled policies.  The table's CHECK constraints guarantee the
+ * values; anything else here would be a corrupted table.
+ */
+static List *
+cw_load_policies(bool dry_run)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	List	   *policies = NIL;
+	uint64		i;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT name, state, older_than, age_of, datname, usename, "
+					"application_name, only_if_holds_xmin, min_pct_used::float8, "
+					"action, dry_run "
+					"FROM connwatch.policies WHERE enabled "
+					"ORDER BY name COLLATE \"C\"", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connwatch.policies");
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
+		CwRule	   *rule = palloc0(sizeof(CwRule));
+		char	   *state = SPI_getvalue(tuple, desc, 2);
+		char	   *age_of = SPI_getvalue(tuple, desc, 4);
+		char	   *action = SPI_getvalue(tuple, desc, 10);
+		bool		isnull;
+		Datum		value;
+
+		rule->policy = SPI_getvalue(tuple, desc, 1);
+		if (strcmp(state, "idle in transaction") == 0)
+			rule->state = CW_MATCH_IDLE_IN_TRANSACTION;
+		else if (strcmp(state, "idle") == 0)
+			rule->state = CW_MATCH_IDLE;
+		else if (strcmp(state, "active") == 0)
+			rule->state = CW_MATCH_ACTIVE;
+		else if (strcmp(state, "any") == 0)
+			rule->state = CW_MATCH_ANY;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("policy \"%s\" has unknown state \"%s\"",
+							rule->policy, state)));
+
+		value = SPI_getbinval(tuple, desc, 3, &isnull);
+		rule->older_than = cw_interval_usecs(DatumGetIntervalP(value));
+		rule->age_of_transaction = (strcmp(age_of, "transaction") == 0);
+
+		value = SPI_getbinval(tuple, desc, 5, &isnull);
+		rule->datname_pattern = isnull ? NULL : DatumGetTextPCopy(value);
+		value = SPI_getbinval(tuple, desc, 6, &isnull);
+		rule->usename_pattern = isnull ? NULL : DatumGetTextPCopy(value);
+		value = SPI_getbinval(tuple, desc, 7, &isnull);
+		rule->application_pattern = isnull ? NULL : DatumGetTextPCopy(value);
+		rule->only_if_holds_xmin = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
+		value = SPI_getbinval(tuple, desc, 9, &isnull);
+		rule->has_min_pct_used = !isnull;
+		rule->min_pct_used = isnull ? 0 : DatumGetFloat8(value);
+		rule->kind = (strcmp(action, "cancel") == 0) ?
+			CW_SIGNAL_CANCEL : CW_SIGNAL_TERMINATE;
+		rule->dry_run = dry_run ||
+			DatumGetBool(SPI_getbinval(tuple, desc, 11, &isnull));
+
+		policies = lappend(policies, rule);
+		MemoryContextSwitchTo(spi_context);
+	}
+
+	SPI_finish();
+	return policies;
+}

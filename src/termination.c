@@ -1,0 +1,197 @@
+/*-------------------------------------------------------------------------
+ *
+ * termination.c
+ *		The one primitive that cancels or terminates a backend.
+ *
+ * Everything in pg_connwatch that signals a backend goes through
+ * cw_signal_session().  It is given the observation that justified acting
+ * -- the session as (pid, backend_start), and optionally the state it was
+ * seen in since a given instant and the transaction it was in -- and right
+ * before signalling it re-reads that backend's live status from shared
+ * memory (never a transaction-frozen snapshot).  It signals only when the
+ * backend is still the same session, still in the same state since the
+ * same instant, a client backend, not the caller's own, not protected, and
+ * the caller may signal it under pg_signal_backend's rules
+ * (signalfuncs.c): superuser-owned (or role-less) backends only by
+ * superusers, others by roles with the privileges of the backend's role or
+ * of pg_signal_backend.  Otherwise it reports why it did not.
+ *
+ * XXX: between the re-check and kill() the target can still change state;
+ * that window is a few instructions long and the server offers no way to
+ * close it (pg_terminate_backend() has the same one between its lookup and
+ * its kill()).  What the re-check closes is the window between observing
+ * and acting, which is as long as the caller's transaction.
+ *
+ * For tests only, connwatch.debug_signal_barrier makes the primitive wait
+ * on a shared advisory lock between observing and re-checking, so that a
+ * test can change the victim while the primitive is known to be paused.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/varlena.h"
+
+#include "pg_connwatch.h"
+#include "termination.h"
+
+static bool cw_name_in_list(const char *name, const char *list);
+static void cw_wait_at_debug_barrier(void);
+
+/*
+ * Is name one of the comma-separated names in list?  Names are compared
+ * as written (after the usual identifier parsing: quotes, case folding).
+ */
+static bool
+cw_name_in_list(const char *name, const char *list)
+{
+	char	   *raw;
+	List	   *names;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (list == NULL || list[0] == '\0' || name == NULL)
+		return false;
+
+	raw = pstrdup(list);
+	if (!SplitGUCList(raw, ',', &names))
+	{
+		/* the check hook accepted it, so this cannot happen */
+		elog(WARNING, "invalid list syntax in \"%s\"", list);
+		return false;
+	}
+	foreach(lc, names)
+	{
+		if (strcmp(name, (char *) lfirst(lc)) == 0)
+		{
+			found = true;
+			break;
+		}
+	}
+	list_free(names);
+	pfree(raw);
+	return found;
+}
+
+bool
+cw_is_protected_role(Oid roleid)
+{
+	char	   *rolname = GetUserNameFromId(roleid, true);
+
+	return rolname != NULL && cw_name_in_list(rolname, cw_protected_roles);
+}
+
+bool
+cw_is_protected_application(const char *application_name)
+{
+	return cw_name_in_list(application_name, cw_protected_applications);
+}
+
+static void
+cw_wait_at_debug_barrier(void)
+{
+	if (cw_debug_signal_barrier == 0)
+		return;
+	DirectFunctionCall1(pg_advisory_xact_lock_shared_int8,
+						Int64GetDatum((int64) cw_debug_signal_barrier));
+}
+
+/*
+ * Re-check the observed session and signal it if every check passes (or,
+ * for a dry run, report that it would).  live receives what the re-check
+ * read, for the caller's result row and audit.
+ */
+CwOutcome
+cw_signal_session(const CwObservation *observed, CwSignalKind kind,
+				  bool dry_run, CwLiveSession *live)
+{
+	CwBackend  *be = &live->backend;
+	Oid			roleid;
+	int			sig = (kind == CW_SIGNAL_TERMINATE) ? SIGTERM : SIGINT;
+
+	cw_wait_at_debug_barrier();
+
+	live->found = cw_read_one_backend(observed->pid,
+									  CW_READ_PROC | CW_READ_QUERY, be);
+	if (!live->found)
+		return CW_OUTCOME_GONE;
+	if (be->backend_start != observed->backend_start)
+		return CW_OUTCOME_REPLACED;
+	if (be->backend_type != B_BACKEND)
+		return CW_OUTCOME_NOT_CLIENT;
+	if (be->pid == MyProcPid)
+		return CW_OUTCOME_OWN_SESSION;
+	if (observed->check_state &&
+		(be->state != observed->state ||
+		 be->state_change != observed->state_change))
+		return CW_OUTCOME_STATE_CHANGED;
+	if (observed->check_xact && be->xact_start != observed->xact_start)
+		return CW_OUTCOME_TRANSACTION_CHANGED;
+
+	/* the PGPROC's role is what core judges signal permission by */
+	if (!be->have_proc)
+		return CW_OUTCOME_GONE;
+	roleid = be->proc_roleid;
+
+	if (cw_is_protected_role(roleid))
+		return CW_OUTCOME_PROTECTED_ROLE;
+	if (cw_is_protected_application(be->application_name))
+		return CW_OUTCOME_PROTECTED_APPLICATION;
+	if ((!OidIsValid(roleid) || superuser_arg(roleid)) && !superuser())
+		return CW_OUTCOME_SUPERUSER;
+	if (!has_privs_of_role(GetUserId(), roleid) &&
+		!has_privs_of_role(GetUserId(), ROLE_PG_SIGNAL_BACKEND))
+		return CW_OUTCOME_NOT_PERMITTED;
+
+	if (dry_run)
+		return CW_OUTCOME_WOULD_SIGNAL;
+
+	/* signal the process group, as pg_signal_backend() does */
+#ifdef HAVE_SETSID
+	if (kill(-be->pid, sig) != 0)
+#else
+	if (kill(be->pid, sig) != 0)
+#endif
+		return CW_OUTCOME_GONE;
+
+	return CW_OUTCOME_SIGNALLED;
+}
+
+const char *
+cw_outcome_reason(CwOutcome outcome)
+{
+	switch (outcome)
+	{
+		case CW_OUTCOME_SIGNALLED:
+		case CW_OUTCOME_WOULD_SIGNAL:
+			return NULL;
+		case CW_OUTCOME_GONE:
+			return "gone";
+		case CW_OUTCOME_REPLACED:
+			return "backend_start mismatch";
+		case CW_OUTCOME_NOT_CLIENT:
+			return "not a client backend";
+		case CW_OUTCOME_OWN_SESSION:
+			return "own session";
+		case CW_OUTCOME_STATE_CHANGED:
+			return "state changed";
+		case CW_OUTCOME_TRANSACTION_CHANGED:
+			return "transaction changed";
+		case CW_OUTCOME_PROTECTED_ROLE:
+			return "protected role";
+		case CW_OUTCOME_PROTECTED_APPLICATION:
+			return "protected application";
+		case CW_OUTCOME_SUPERUSER:
+			return "superuser";
+		case CW_OUTCOME_NOT_PERMITTED:
+			return "not permitted";
+	}
+	return "unknown";
+}

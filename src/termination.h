@@ -1,0 +1,72 @@
+/*-------------------------------------------------------------------------
+ *
+ * termination.h
+ *		The one primitive that signals a backend, and its audit trail.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CW_TERMINATION_H
+#define CW_TERMINATION_H
+
+#include "backend_state.h"
+
+typedef enum CwSignalKind
+{
+	CW_SIGNAL_TERMINATE,		/* SIGTERM: end the session */
+	CW_SIGNAL_CANCEL			/* SIGINT: cancel the running statement */
+} CwSignalKind;
+
+/*
+ * The observation that justified acting on a session.  The session is
+ * (pid, backend_start); the state and transaction fields are checked only
+ * when the corresponding flag is set.
+ */
+typedef struct CwObservation
+{
+	int			pid;
+	TimestampTz backend_start;
+	bool		check_state;
+	BackendState state;
+	TimestampTz state_change;
+	bool		check_xact;
+	TimestampTz xact_start;
+} CwObservation;
+
+typedef enum CwOutcome
+{
+	CW_OUTCOME_SIGNALLED,
+	CW_OUTCOME_WOULD_SIGNAL,	/* dry run: every check passed */
+	CW_OUTCOME_GONE,
+	CW_OUTCOME_REPLACED,
+	CW_OUTCOME_NOT_CLIENT,
+	CW_OUTCOME_OWN_SESSION,
+	CW_OUTCOME_STATE_CHANGED,
+	CW_OUTCOME_TRANSACTION_CHANGED,
+	CW_OUTCOME_PROTECTED_ROLE,
+	CW_OUTCOME_PROTECTED_APPLICATION,
+	CW_OUTCOME_SUPERUSER,
+	CW_OUTCOME_NOT_PERMITTED
+} CwOutcome;
+
+/* What the re-check read of the session, for results and the audit */
+typedef struct CwLiveSession
+{
+	bool		found;
+	CwBackend	backend;
+	Oid			proc_roleid;
+} CwLiveSession;
+
+extern CwOutcome cw_signal_session(const CwObservation *observed,
+								   CwSignalKind kind, bool dry_run,
+								   CwLiveSession *live);
+extern const char *cw_outcome_reason(CwOutcome outcome);
+extern bool cw_is_protected_role(Oid roleid);
+extern bool cw_is_protected_application(const char *application_name);
+
+/* audit.c */
+extern void cw_audit_action(const char *policy, const CwLiveSession *live,
+							CwSignalKind kind, const char *reason,
+							TimestampTz now);
+extern void cw_prune_audit(void);
+
+#endif							/* CW_TERMINATION_H */
