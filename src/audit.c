@@ -47,9 +47,12 @@
 	"DELETE FROM connwatch.terminations " \
 	"WHERE logged_at OPERATOR(pg_catalog.<) $1"
 
+/* the INSERT is planned once per backend */
+static SPIPlanPtr cw_audit_insert_plan = NULL;
+
 static Oid	cw_audit_table_owner(void);
-static void cw_run_as_owner(const char *sql, int nargs, Oid *argtypes,
-							Datum *values, const char *nulls);
+static void cw_run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs,
+							Oid *argtypes, Datum *values, const char *nulls);
 
 static Oid
 cw_audit_table_owner(void)
@@ -71,11 +74,16 @@ cw_audit_table_owner(void)
 	return owner;
 }
 
-/* Run one statement as the audit table's owner */
+/*
+ * Run one statement as the audit table's owner.  With plan, the statement
+ * is prepared on first use and kept for the life of the backend.
+ */
 static void
-cw_run_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
-				const char *nulls)
+cw_run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
+				Datum *values, const char *nulls)
 {
+	int			rc;
+
 	Oid			owner = cw_audit_table_owner();
 	Oid			save_userid;
 	int			save_sec_context;
@@ -92,9 +100,25 @@ cw_run_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
-							  false, 0) < 0)
-		elog(ERROR, "pg_connwatch could not write its audit trail");
+	if (plan == NULL)
+		rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
+								   false, 0);
+	else
+	{
+		if (*plan == NULL)
+		{
+			SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
+
+			if (prepared == NULL || SPI_keepplan(prepared) != 0)
+				elog(ERROR, "could not prepare pg_connwatch audit statement: %s",
+					 SPI_result_code_string(SPI_result));
+			*plan = prepared;
+		}
+		rc = SPI_execute_plan(*plan, values, nulls, false, 0);
+	}
+	if (rc < 0)
+		elog(ERROR, "pg_connwatch could not write its audit trail: %s",
+			 SPI_result_code_string(rc));
 	SPI_finish();
 
 	AtEOXact_GUC(true, save_nestlevel);
@@ -103,13 +127,13 @@ cw_run_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 
 /*
  * Record a real action (never a dry run): a LOG line always, a row of
- * connwatch.terminations when the server is not in recovery.
+ * connwatch.terminations when the server is not in recovery.  be is the
+ * session as the re-check read it; ages are measured at the signal.
  */
 void
-cw_audit_action(const char *policy, const CwLiveSession *live,
-				CwSignalKind kind, const char *reason, TimestampTz now)
+cw_audit_action(const char *policy, const CwBackend *be, CwSignalKind kind,
+				const char *reason, TimestampTz now)
 {
-	const CwBackend *be = &live->backend;
 	const char *action = (kind == CW_SIGNAL_TERMINATE) ? "terminated" : "cancelled";
 	const char *state = cw_state_name(be->state);
 	char	   *invoked_by = GetUserNameFromId(GetUserId(), false);
@@ -192,7 +216,8 @@ cw_audit_action(const char *policy, const CwLiveSession *live,
 		namestrcpy(&invoked_by_data, invoked_by);
 		values[14] = NameGetDatum(&invoked_by_data);
 
-		cw_run_as_owner(CW_AUDIT_INSERT, 15, argtypes, values, nulls);
+		cw_run_as_owner(&cw_audit_insert_plan, CW_AUDIT_INSERT, 15, argtypes,
+						values, nulls);
 	}
 }
 
@@ -208,5 +233,5 @@ cw_prune_audit(void)
 
 	values[0] = TimestampTzGetDatum(GetCurrentTimestamp() -
 									(int64) cw_audit_retention_min * USECS_PER_MINUTE);
-	cw_run_as_owner(CW_AUDIT_PRUNE, 1, argtypes, values, NULL);
+	cw_run_as_owner(NULL, CW_AUDIT_PRUNE, 1, argtypes, values, NULL);
 }

@@ -111,6 +111,9 @@ cw_read_backends(int flags)
 	{
 		CwBackend  *be = &set->backends[set->nbackends];
 
+		/* unused slots are the common case on a large server: skip cheaply */
+		if (cw_status_array[i].st_procpid == 0)
+			continue;
 		if (!cw_copy_status_slot(&cw_status_array[i], be, flags, query_buf))
 			continue;
 
@@ -133,10 +136,12 @@ cw_read_backends(int flags)
 
 /*
  * Re-read one backend's live status by pid: the re-check right before a
- * signal.  Returns false if no backend has that pid.
+ * signal.  slot_hint, if not -1, is where the backend was last seen; it is
+ * tried first, so a re-check costs one slot instead of a scan.  Returns
+ * false if no backend has that pid.
  */
 bool
-cw_read_one_backend(int pid, int flags, CwBackend *be)
+cw_read_one_backend(int pid, int slot_hint, int flags, CwBackend *be)
 {
 	char	   *query_buf = NULL;
 	int			nslots = CW_NUM_STATUS_SLOTS;
@@ -146,15 +151,19 @@ cw_read_one_backend(int pid, int flags, CwBackend *be)
 	if (flags & CW_READ_QUERY)
 		query_buf = palloc(pgstat_track_activity_query_size);
 
-	for (i = 0; i < nslots; i++)
+	for (i = -1; i < nslots; i++)
 	{
-		/* a cheap unlocked look at the pid before the full protocol */
-		if (cw_status_array[i].st_procpid != pid)
+		int			slot = (i < 0) ? slot_hint : i;
+
+		if (slot < 0 || slot >= nslots || (i >= 0 && i == slot_hint))
 			continue;
-		if (!cw_copy_status_slot(&cw_status_array[i], be, flags, query_buf) ||
+		/* a cheap unlocked look at the pid before the full protocol */
+		if (cw_status_array[slot].st_procpid != pid)
+			continue;
+		if (!cw_copy_status_slot(&cw_status_array[slot], be, flags, query_buf) ||
 			be->pid != pid)
 			continue;
-		cw_finish_backend(i, be, flags, query_buf);
+		cw_finish_backend(slot, be, flags, query_buf);
 		return true;
 	}
 	return false;
@@ -164,6 +173,7 @@ cw_read_one_backend(int pid, int flags, CwBackend *be)
 static void
 cw_finish_backend(int slot_index, CwBackend *be, int flags, char *query_buf)
 {
+	be->slot = slot_index;
 	be->visible = cw_caller_sees_role(be->userid);
 	be->query = (query_buf != NULL) ? pgstat_clip_activity(query_buf) : NULL;
 	be->have_proc = false;

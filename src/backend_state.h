@@ -34,6 +34,7 @@
 typedef struct CwBackend
 {
 	int			pid;
+	int			slot;			/* index in the backend status array */
 	BackendType backend_type;
 	Oid			datid;
 	Oid			userid;
@@ -99,7 +100,8 @@ typedef struct CwBackendSet
 
 /* backend_state.c */
 extern CwBackendSet *cw_read_backends(int flags);
-extern bool cw_read_one_backend(int pid, int flags, CwBackend *be);
+extern bool cw_read_one_backend(int pid, int slot_hint, int flags,
+								CwBackend *be);
 extern CwBackend *cw_backend_by_pid(CwBackendSet *set, int pid);
 extern bool cw_caller_sees_role(Oid roleid);
 extern bool cw_is_client_backend(const CwBackend *be);

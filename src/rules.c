@@ -75,7 +75,18 @@ typedef struct CwRun
 	int			signals;		/* sent, or that a dry run would send */
 	List	   *cancelled;		/* CwObservation of cancels to follow up */
 	List	   *cancelled_rules;	/* the CwRule of each */
+	List	   *unaudited;		/* CwSignalled not yet in the audit trail */
 } CwRun;
+
+/* A signal sent, waiting to be written to the audit trail */
+typedef struct CwSignalled
+{
+	const char *policy;
+	CwBackend	backend;		/* as the re-check read it */
+	CwSignalKind kind;
+	const char *reason;
+	TimestampTz signalled_at;
+} CwSignalled;
 
 PG_FUNCTION_INFO_V1(cw_terminate_backend);
 PG_FUNCTION_INFO_V1(cw_cancel_backend);
@@ -96,6 +107,7 @@ static bool cw_like(Datum name, bool name_null, text *pattern);
 static void cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 				   CwObservation *observed, CwSignalKind kind, const char *why);
 static void cw_follow_up_cancels(CwRun *run);
+static void cw_write_audit(CwRun *run);
 static void cw_put_action(CwRun *run, const CwRule *rule,
 						  const CwBackend *be, const char *action,
 						  const char *reason);
@@ -164,12 +176,13 @@ cw_signal_one(FunctionCallInfo fcinfo, CwSignalKind kind)
 
 	observed.pid = PG_GETARG_INT32(0);
 	observed.backend_start = PG_GETARG_TIMESTAMPTZ(1);
+	observed.slot_hint = -1;
 	reason = PG_ARGISNULL(2) ? "requested" : text_to_cstring(PG_GETARG_TEXT_PP(2));
 
 	outcome = cw_signal_session(&observed, kind, false, &live);
 	if (outcome == CW_OUTCOME_SIGNALLED)
 	{
-		cw_audit_action(NULL, &live, kind, reason, GetCurrentTimestamp());
+		cw_audit_action(NULL, &live.backend, kind, reason, GetCurrentTimestamp());
 		PG_RETURN_BOOL(true);
 	}
 
@@ -217,7 +230,9 @@ cw_apply_rule_function(FunctionCallInfo fcinfo, CwRule *rule)
 
 	cw_begin_run(&run, fcinfo, rule->only_if_holds_xmin ? CW_READ_PROC : 0);
 	cw_apply_rule(&run, rule);
+	cw_write_audit(&run);
 	cw_follow_up_cancels(&run);
+	cw_write_audit(&run);
 	return (Datum) 0;
 }
 
@@ -278,7 +293,9 @@ cw_enforce(PG_FUNCTION_ARGS)
 	cw_begin_run(&run, fcinfo, read_flags);
 	foreach(lc, policies)
 		cw_apply_rule(&run, (CwRule *) lfirst(lc));
+	cw_write_audit(&run);
 	cw_follow_up_cancels(&run);
+	cw_write_audit(&run);
 	return (Datum) 0;
 }
 
@@ -291,7 +308,11 @@ cw_begin_run(CwRun *run, FunctionCallInfo fcinfo, int read_flags)
 	if (run->rsinfo->setDesc->natts != CW_ACTION_COLS)
 		elog(ERROR, "incorrect number of output arguments");
 
-	run->set = cw_read_backends(read_flags | CW_READ_CLIENTS_ONLY);
+	/*
+	 * Every backend, not only clients: the oldest horizon holder may be a
+	 * walsender or a background worker, even though only clients match.
+	 */
+	run->set = cw_read_backends(read_flags);
 	run->handled = palloc0(sizeof(bool) * Max(run->set->nbackends, 1));
 }
 
@@ -435,6 +456,7 @@ cw_apply_rule(CwRun *run, CwRule *rule)
 
 		observed.pid = be->pid;
 		observed.backend_start = be->backend_start;
+		observed.slot_hint = be->slot;
 		observed.check_state = true;
 		observed.state = be->state;
 		observed.state_change = be->state_change;
@@ -480,8 +502,17 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 	switch (outcome)
 	{
 		case CW_OUTCOME_SIGNALLED:
+			{
+				CwSignalled *signalled = palloc(sizeof(CwSignalled));
+
+				signalled->policy = rule->policy;
+				signalled->backend = live.backend;
+				signalled->kind = kind;
+				signalled->reason = why;
+				signalled->signalled_at = GetCurrentTimestamp();
+				run->unaudited = lappend(run->unaudited, signalled);
+			}
 			run->signals++;
-			cw_audit_action(rule->policy, &live, kind, why, GetCurrentTimestamp());
 			cw_put_action(run, rule, &live.backend,
 						  terminate ? "terminated" : "cancelled", why);
 			if (!terminate && rule->cancel_first)
@@ -515,7 +546,7 @@ static bool
 cw_still_in_cancelled_transaction(const CwObservation *observed,
 								  TimestampTz cancelled_at, CwBackend *be)
 {
-	if (!cw_read_one_backend(observed->pid, 0, be) ||
+	if (!cw_read_one_backend(observed->pid, observed->slot_hint, 0, be) ||
 		be->backend_start != observed->backend_start)
 		return false;
 	if (be->xact_start != 0)
@@ -580,6 +611,28 @@ cw_follow_up_cancels(CwRun *run)
 		cw_act(run, rule, &be, &observed, CW_SIGNAL_TERMINATE,
 			   "transaction still open after cancel");
 	}
+}
+
+/*
+ * Audit the signals sent so far.  A run sends all its signals first and
+ * audits them right after, so that the last victim of a large cleanup is
+ * not kept waiting behind the audit of the first ones.
+ */
+static void
+cw_write_audit(CwRun *run)
+{
+	ListCell   *lc;
+
+	foreach(lc, run->unaudited)
+	{
+		CwSignalled *signalled = lfirst(lc);
+
+		cw_audit_action(signalled->policy, &signalled->backend,
+						signalled->kind, signalled->reason,
+						signalled->signalled_at);
+	}
+	list_free_deep(run->unaudited);
+	run->unaudited = NIL;
 }
 
 static void

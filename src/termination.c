@@ -118,7 +118,7 @@ cw_signal_session(const CwObservation *observed, CwSignalKind kind,
 
 	cw_wait_at_debug_barrier();
 
-	live->found = cw_read_one_backend(observed->pid,
+	live->found = cw_read_one_backend(observed->pid, observed->slot_hint,
 									  CW_READ_PROC | CW_READ_QUERY, be);
 	if (!live->found)
 		return CW_OUTCOME_GONE;

@@ -25,6 +25,7 @@ typedef struct CwObservation
 {
 	int			pid;
 	TimestampTz backend_start;
+	int			slot_hint;		/* status slot it was seen in, or -1 */
 	bool		check_state;
 	BackendState state;
 	TimestampTz state_change;
@@ -64,9 +65,9 @@ extern bool cw_is_protected_role(Oid roleid);
 extern bool cw_is_protected_application(const char *application_name);
 
 /* audit.c */
-extern void cw_audit_action(const char *policy, const CwLiveSession *live,
+extern void cw_audit_action(const char *policy, const CwBackend *be,
 							CwSignalKind kind, const char *reason,
-							TimestampTz now);
+							TimestampTz signalled_at);
 extern void cw_prune_audit(void);
 
 #endif							/* CW_TERMINATION_H */
