@@ -33,3 +33,6 @@ EXTRA_CLEAN = results
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS knows nothing of our headers: rebuild every object when one changes.
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
