@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# scripts/demo.sh - show what pg_connwatch sees in a realistic workload.
+#
+# Run as root on Debian 12 from the top of the tree:  bash scripts/demo.sh
+#
+# It installs the build dependencies (scripts/setup.sh), builds and installs
+# the extension, starts a throwaway PostgreSQL 15 cluster on a private port,
+# and opens the sessions of a small shop:
+#
+#   nightly_report   (role reporting)    a REPEATABLE READ report, still running,
+#                                        started first: it pins the xmin horizon
+#   billing-api      (role billing_app)  a Flask/SQLAlchemy-like app that leaks:
+#                                        8 sessions left idle in a transaction,
+#                                        one of them aborted; CONNECTION LIMIT 10
+#   orders-api       (role orders_app)   a healthy pool: 5 idle connections
+#   admin_console    (role dba)          updated an order and went to lunch
+#   orders-worker    (role orders_app)   2 sessions queued behind that row lock
+#
+# then prints what the views show and tears everything down (also on failure
+# or Ctrl-C).  Environment: CONNWATCH_DEMO_PORT picks the port (default: the
+# first free one from 55401).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$PWD
+
+# Server sized so that the limits mean something: 25 - 3 reserved = 22 slots.
+MAX_CONNECTIONS=25
+RESERVED=3
+BILLING_LIMIT=10
+BILLING_SESSIONS=8		# the last one ends up aborted
+POOL_SESSIONS=5
+WORKERS=2
+
+DIR=
+CLIENT_PIDS=()
+CLIENT_FDS=()
+
+cleanup()
+{
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM
+	for pid in "${CLIENT_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for fd in "${CLIENT_FDS[@]}"; do
+		eval "exec $fd>&-"
+	done
+	if [ -n "$DIR" ]; then
+		if [ "$rc" != 0 ] && [ "$rc" != 130 ] && [ "$rc" != 143 ]; then
+			echo "demo failed (exit $rc); last server log lines:" >&2
+			tail -n 20 "$DIR/server.log" >&2 2>/dev/null
+			for log in "$DIR"/clients/*.log; do
+				[ -s "$log" ] && { echo "--- $log" >&2; tail -n 5 "$log" >&2; }
+			done
+		fi
+		bash "$REPO/scripts/pgcluster.sh" stop "$DIR"
+	fi
+	for pid in "${CLIENT_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	[ -n "$DIR" ] && rm -rf "$DIR"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step() { printf '\n>>> %s\n' "$*"; }
+
+# --- 1. dependencies, build, install -----------------------------------------
+step "installing build dependencies (scripts/setup.sh)"
+bash scripts/setup.sh
+
+step "building and installing pg_connwatch"
+make -s
+make -s install
+
+PGBIN=$(pg_config --bindir)
+PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -P pager=off)
+
+# --- 2. a throwaway cluster --------------------------------------------------
+port_free()
+{
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+PORT=${CONNWATCH_DEMO_PORT:-}
+if [ -z "$PORT" ]; then
+	for candidate in $(seq 55401 55499); do
+		if port_free "$candidate"; then
+			PORT=$candidate
+			break
+		fi
+	done
+	[ -n "$PORT" ] || { echo "no free port in 55401-55499" >&2; exit 1; }
+fi
+
+DIR=$(mktemp -d /tmp/connwatch-demo.XXXXXX)
+step "starting a throwaway cluster in $DIR on port $PORT"
+bash scripts/pgcluster.sh start "$DIR" "$PORT" \
+	"max_connections = $MAX_CONNECTIONS" \
+	"superuser_reserved_connections = $RESERVED"
+export PGHOST=$DIR PGPORT=$PORT PGUSER=postgres PGDATABASE=shop
+mkdir "$DIR/clients"
+
+"${PSQL[@]}" -d postgres <<EOF
+CREATE ROLE reporting LOGIN;
+CREATE ROLE billing_app LOGIN CONNECTION LIMIT $BILLING_LIMIT;
+CREATE ROLE orders_app LOGIN CONNECTION LIMIT 20;
+CREATE ROLE dba LOGIN IN ROLE pg_monitor;
+CREATE DATABASE shop;
+EOF
+
+"${PSQL[@]}" <<'EOF'
+CREATE EXTENSION pg_connwatch;
+CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE orders (
+    id          bigint PRIMARY KEY,
+    customer_id int NOT NULL REFERENCES customers,
+    status      text NOT NULL DEFAULT 'new',
+    total       numeric(10,2) NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE invoices (
+    id       bigint PRIMARY KEY,
+    order_id bigint NOT NULL REFERENCES orders,
+    amount   numeric(10,2) NOT NULL,
+    paid     boolean NOT NULL DEFAULT false
+);
+INSERT INTO customers SELECT i, 'customer ' || i FROM generate_series(1, 500) i;
+INSERT INTO orders (id, customer_id, status, total)
+    SELECT i, 1 + i % 500, (ARRAY['new', 'paid', 'shipped'])[1 + i % 3], (i % 997) / 10.0
+    FROM generate_series(1, 20000) i;
+INSERT INTO invoices SELECT id, id, total, status <> 'new' FROM orders;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO reporting, billing_app, orders_app, dba;
+GRANT INSERT, UPDATE ON orders, invoices TO billing_app, orders_app, dba;
+VACUUM ANALYZE;
+EOF
+
+# --- 3. the workload ---------------------------------------------------------
+# Each client is a psql reading SQL from its own FIFO; the demo keeps the write
+# end open, so the session stays where the SQL leaves it until cleanup.
+open_session()		# name role application_name sql...
+{
+	local name=$1 role=$2 app=$3 fifo="$DIR/clients/$1.in" fd
+	shift 3
+	mkfifo "$fifo"
+	(
+		for fd in "${CLIENT_FDS[@]}"; do
+			eval "exec $fd>&-"
+		done
+		PGAPPNAME=$app exec "$PGBIN/psql" -X -q -h 127.0.0.1 -U "$role" \
+			<"$fifo" >"$DIR/clients/$name.log" 2>&1
+	) &
+	CLIENT_PIDS+=("$!")
+	exec {fd}<>"$fifo"
+	CLIENT_FDS+=("$fd")
+	printf '%s\n' "$@" >&"$fd"
+}
+
+# wait_for what sql: poll until the query returns t (at most 30 s).
+wait_for()
+{
+	local what=$1 sql=$2 i answer
+	for i in $(seq 300); do
+		answer=$("${PSQL[@]}" -Atc "SELECT $sql") || return 1
+		[ "$answer" = t ] && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for $what" >&2
+	"${PSQL[@]}" -c "SELECT pid, usename, application_name, state, wait_event_type
+		FROM pg_stat_activity WHERE backend_type = 'client backend'" >&2
+	return 1
+}
+
+# count of client backends of an application in a state
+in_state()
+{
+	echo "(SELECT count(*) FROM pg_catalog.pg_stat_activity
+	  WHERE application_name = '$1' AND state = '$2'
+	    AND coalesce(wait_event_type, '') $3)"
+}
+
+step "opening the workload sessions"
+
+# The report starts first, so its snapshot is the oldest one around.
+open_session report reporting nightly_report \
+	"BEGIN ISOLATION LEVEL REPEATABLE READ;" \
+	"SELECT customer_id, count(*), sum(total) FROM orders GROUP BY customer_id ORDER BY 3 DESC LIMIT 10;" \
+	"SELECT pg_sleep(600);"
+wait_for "nightly_report" "$(in_state nightly_report active "= 'Timeout'") = 1"
+
+# Business goes on while the report runs: 50 orders, 50 transactions.
+"${PSQL[@]}" <<'EOF'
+DO $$
+BEGIN
+    FOR i IN 1..50 LOOP
+        INSERT INTO orders (id, customer_id, total) VALUES (100000 + i, 1 + i % 500, 9.90);
+        COMMIT;
+    END LOOP;
+END
+$$;
+EOF
+
+# The leak: every request opens a transaction (SQLAlchemy's autobegin), reads,
+# and the session goes back to the pool without COMMIT.  One request failed
+# half-way and left its transaction aborted.
+for i in $(seq "$BILLING_SESSIONS"); do
+	sql=("BEGIN;" "SELECT id, amount FROM invoices WHERE NOT paid AND order_id % 97 = $i ORDER BY id LIMIT 20;")
+	if [ "$i" = "$BILLING_SESSIONS" ]; then
+		sql+=("INSERT INTO invoices (id, order_id, amount) VALUES (1, 1, 0.10);")
+	fi
+	open_session "billing$i" billing_app billing-api "${sql[@]}"
+done
+wait_for "billing-api" "$(in_state billing-api 'idle in transaction' "= 'Client'") = $((BILLING_SESSIONS - 1))
+	AND $(in_state billing-api 'idle in transaction (aborted)' "= 'Client'") = 1"
+sleep 1		# the leak is older than anything below
+
+for i in $(seq "$POOL_SESSIONS"); do
+	open_session "pool$i" orders_app orders-api \
+		"SELECT count(*) FROM orders WHERE status = 'new' AND customer_id = $i;"
+done
+wait_for "orders-api" "$(in_state orders-api idle "= 'Client'") = $POOL_SESSIONS"
+
+# The lock chain: an admin holds a row lock and walks away; workers queue up.
+open_session admin dba admin_console \
+	"BEGIN;" "UPDATE orders SET status = 'on_hold' WHERE id = 4242;"
+wait_for "admin_console" "$(in_state admin_console 'idle in transaction' "= 'Client'") = 1"
+for i in $(seq "$WORKERS"); do
+	open_session "worker$i" orders_app orders-worker \
+		"UPDATE orders SET status = 'shipped' WHERE id = 4242;"
+	wait_for "orders-worker $i" "$(in_state orders-worker active "= 'Lock'") = $i"
+done
+
+sleep 2		# let the workload age a little
+
+# --- 4. what the views show --------------------------------------------------
+CLIENTS=$((1 + BILLING_SESSIONS + POOL_SESSIONS + 1 + WORKERS))
+step "what pg_connwatch shows ($CLIENTS client sessions; max_connections = $MAX_CONNECTIONS, $RESERVED reserved)"
+
+"${PSQL[@]}" -v clients="$CLIENTS" <<'EOF'
+\pset footer off
+\pset null '-'
+-- Wait until every backend of the setup and poll connections above is gone,
+-- so that the counts below are exactly the workload plus this session.
+SET demo.clients = :'clients';
+DO $$
+DECLARE
+    deadline timestamptz := pg_catalog.clock_timestamp() + interval '10 s';
+BEGIN
+    WHILE (SELECT count(*) FROM pg_catalog.pg_stat_activity
+           WHERE backend_type = 'client backend')
+          <> pg_catalog.current_setting('demo.clients')::int + 1 LOOP
+        IF pg_catalog.clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'unexpected number of client backends';
+        END IF;
+        PERFORM pg_catalog.pg_sleep(0.05);
+        PERFORM pg_catalog.pg_stat_clear_snapshot();
+    END LOOP;
+END
+$$;
+
+\echo
+\echo '== connection_limits: every limit, counting only what PostgreSQL counts for it.'
+\echo '   billing_app is close to its CONNECTION LIMIT; the server row counts client'
+\echo '   backends against max_connections - superuser_reserved_connections.'
+SELECT scope, name, used, max, headroom, pct_used, status
+FROM connwatch.connection_limits;
+
+\echo
+\echo '== connection_headroom: how many more connections each role could open now,'
+\echo '   and which limit stops it first.'
+SELECT rolname, superuser, can_use_reserved AS reserved_ok, role_limit,
+       used, headroom, binding_limit
+FROM connwatch.connection_headroom;
+
+\echo
+\echo '== connection_summary: who holds the connections. Groups with idle'
+\echo '   transactions come first: the leaking application is the first row.'
+\echo '   xact_s: oldest open transaction, idle_s: longest idle in transaction.'
+SELECT usename, application_name AS application, total, active, idle,
+       idle_in_transaction AS idle_tx, idle_in_transaction_aborted AS aborted,
+       waiting AS waits,
+       round(extract(epoch FROM oldest_xact_age), 1) AS xact_s,
+       round(extract(epoch FROM longest_idle_in_transaction), 1) AS idle_s
+FROM connwatch.connection_summary;
+
+\echo
+\echo '== idle_in_transaction: sessions that forgot to COMMIT, longest idle first.'
+\echo '   idle_s counts from the last statement (state_change), not from BEGIN.'
+SELECT pid, usename, state = 'idle in transaction (aborted)' AS aborted,
+       round(extract(epoch FROM idle_for), 1) AS idle_s,
+       holds_xmin, locks_held AS locks, blocking,
+       left(query, 24) AS last_query
+FROM connwatch.idle_in_transaction;
+
+\echo
+\echo '== long_transactions with connwatch.long_transaction_threshold = 1s:'
+\echo '   every transaction open for more than a second, oldest first.'
+SET connwatch.long_transaction_threshold = '1s';
+SELECT pid, application_name AS application, state,
+       round(extract(epoch FROM xact_age), 1) AS xact_s,
+       xmin_age, blocking, left(query, 21) AS query
+FROM connwatch.long_transactions;
+
+\echo
+\echo '== xmin_horizon: what keeps VACUUM from removing dead rows, oldest first.'
+\echo '   The REPEATABLE READ report started first and holds the horizon back.'
+SELECT holder_type, holder, usename, application_name AS application, state,
+       xmin, xmin_age
+FROM connwatch.xmin_horizon;
+
+\echo
+\echo '== sessions waiting on a lock (connwatch.sessions, cardinality(blocked_by) > 0):'
+\echo '   the chain ends at the admin_console session idle in its transaction.'
+SELECT s.pid, s.application_name AS application, s.wait_event_type AS wait,
+       s.wait_event, s.blocked_by,
+       round(extract(epoch FROM s.state_age), 1) AS waiting_s,
+       left(s.query, 24) AS query
+FROM connwatch.sessions AS s
+WHERE cardinality(s.blocked_by) > 0
+ORDER BY s.state_age DESC;
+
+-- The demo's claims, checked against the views themselves.
+DO $$
+DECLARE
+    top_idle name := (SELECT usename FROM connwatch.idle_in_transaction
+                      ORDER BY idle_for DESC LIMIT 1);
+    top_group name := (SELECT usename FROM connwatch.connection_summary LIMIT 1);
+    top_xmin text := (SELECT application_name FROM connwatch.xmin_horizon LIMIT 1);
+BEGIN
+    IF top_idle IS DISTINCT FROM 'billing_app'
+       OR top_group IS DISTINCT FROM 'billing_app'
+       OR top_xmin IS DISTINCT FROM 'nightly_report' THEN
+        RAISE EXCEPTION 'the views do not show the expected picture'
+            USING DETAIL = format('top of idle_in_transaction: %s, of connection_summary: %s, of xmin_horizon: %s',
+                                  top_idle, top_group, top_xmin);
+    END IF;
+END
+$$;
+
+\echo
+\pset format unaligned
+\pset tuples_only on
+SELECT format('verdict: %s leaks idle-in-transaction sessions: %s of %s allowed, idle up to %ss',
+              s.usename,
+              s.idle_in_transaction + s.idle_in_transaction_aborted, l.max,
+              round(extract(epoch FROM s.longest_idle_in_transaction), 1))
+FROM (SELECT * FROM connwatch.connection_summary LIMIT 1) AS s
+LEFT JOIN connwatch.connection_limits AS l
+       ON l.scope = 'role' AND l.name = s.usename;
+EOF
+
+step "stopping the workload and the cluster"
