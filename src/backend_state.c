@@ -512,6 +512,26 @@ cw_age_usecs(TimestampTz now, TimestampTz since)
 }
 
 /*
+ * A duration as [D days ]HH:MM:SS.mmm, whatever the session's IntervalStyle:
+ * it goes into audit reasons that are compared and grepped.
+ */
+char *
+cw_format_duration(int64 usecs)
+{
+	int64		days = usecs / USECS_PER_DAY;
+	int64		rest = usecs % USECS_PER_DAY;
+	int			hours = (int) (rest / USECS_PER_HOUR);
+	int			minutes = (int) ((rest % USECS_PER_HOUR) / USECS_PER_MINUTE);
+	int			seconds = (int) ((rest % USECS_PER_MINUTE) / USECS_PER_SEC);
+	int			millis = (int) ((rest % USECS_PER_SEC) / 1000);
+
+	if (days > 0)
+		return psprintf(INT64_FORMAT " days %02d:%02d:%02d.%03d",
+						days, hours, minutes, seconds, millis);
+	return psprintf("%02d:%02d:%02d.%03d", hours, minutes, seconds, millis);
+}
+
+/*
  * An interval as microseconds, months counted as 30 days as interval
  * comparison does.  Saturates instead of overflowing.
  */

@@ -120,6 +120,7 @@ extern bool cw_client_addr_is_ip(const SockAddr *addr);
 extern Datum cw_age_datum(TimestampTz now, TimestampTz since, bool *isnull);
 extern int64 cw_age_usecs(TimestampTz now, TimestampTz since);
 extern int64 cw_interval_usecs(const Interval *interval);
+extern char *cw_format_duration(int64 usecs);
 extern Datum cw_xid_age_datum(CwBackendSet *set, TransactionId xid,
 							  bool *isnull);
 extern Datum cw_pid_array_datum(List *pids);

@@ -120,22 +120,23 @@ static List *cw_load_policies(bool dry_run);
 static int64
 cw_older_than_arg(FunctionCallInfo fcinfo, int argno)
 {
-	Interval   *interval;
+	int64		usecs;
 
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("older_than must not be NULL")));
-	interval = PG_GETARG_INTERVAL_P(argno);
-	if (interval->month < 0 || interval->day < 0 || interval->time < 0)
+
+	/* judged as a whole, like the policies' CHECK: '1 day -1 s' is fine */
+	usecs = cw_interval_usecs(PG_GETARG_INTERVAL_P(argno));
+	if (usecs < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("older_than must not be negative"),
 				 errdetail("older_than was %s.",
 						   DatumGetCString(DirectFunctionCall1(interval_out,
 															   PG_GETARG_DATUM(argno))))));
-
-	return cw_interval_usecs(interval);
+	return usecs;
 }
 
 static bool
@@ -186,17 +187,16 @@ cw_signal_one(FunctionCallInfo fcinfo, CwSignalKind kind)
 		PG_RETURN_BOOL(true);
 	}
 
+	/* the reason first, so that it reads the same whatever the pid */
 	if (outcome == CW_OUTCOME_GONE || outcome == CW_OUTCOME_REPLACED)
 		ereport(WARNING,
-				(errmsg("PID %d is not the PostgreSQL session that started at %s",
-						observed.pid, timestamptz_to_str(observed.backend_start)),
-				 errdetail("The backend is %s.",
-						   outcome == CW_OUTCOME_GONE ? "gone" :
-						   "a different session (it started at another time)")));
+				(errmsg("session not signalled: %s", cw_outcome_reason(outcome)),
+				 errdetail("PID %d is not the PostgreSQL session that started at %s.",
+						   observed.pid, timestamptz_to_str(observed.backend_start))));
 	else
 		ereport(WARNING,
-				(errmsg("backend %d was not signalled: %s", observed.pid,
-						cw_outcome_reason(outcome))));
+				(errmsg("session not signalled: %s", cw_outcome_reason(outcome)),
+				 errdetail("PID %d.", observed.pid)));
 	PG_RETURN_BOOL(false);
 }
 
@@ -448,8 +448,6 @@ cw_apply_rule(CwRun *run, CwRule *rule)
 		const CwBackend *be = candidates[i];
 		CwObservation observed = {0};
 		CwSignalKind kind = rule->kind;
-		bool		isnull;
-		Datum		age;
 		char	   *why;
 
 		CHECK_FOR_INTERRUPTS();
@@ -463,13 +461,13 @@ cw_apply_rule(CwRun *run, CwRule *rule)
 		observed.check_xact = rule->age_of_transaction;
 		observed.xact_start = be->xact_start;
 
-		age = cw_age_datum(set->now,
-						   rule->age_of_transaction ? be->xact_start : be->state_change,
-						   &isnull);
 		why = psprintf("%s for %s",
 					   rule->age_of_transaction ? "transaction open" :
 					   cw_state_name(be->state),
-					   DatumGetCString(DirectFunctionCall1(interval_out, age)));
+					   cw_format_duration(cw_age_usecs(set->now,
+													   rule->age_of_transaction ?
+													   be->xact_start :
+													   be->state_change)));
 
 		/* a running statement is cancelled first; idle ones cannot be */
 		if (rule->cancel_first &&

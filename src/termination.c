@@ -11,7 +11,9 @@
  * memory (never a transaction-frozen snapshot).  It signals only when the
  * backend is still the same session, still in the same state since the
  * same instant, a client backend, not the caller's own, not protected, and
- * the caller may signal it under pg_signal_backend's rules
+ * for a cancel, running a statement (SIGINT does nothing to an idle
+ * session, in a transaction or not), and the caller may signal it under
+ * pg_signal_backend's rules
  * (signalfuncs.c): superuser-owned (or role-less) backends only by
  * superusers, others by roles with the privileges of the backend's role or
  * of pg_signal_backend.  Otherwise it reports why it did not.
@@ -134,6 +136,10 @@ cw_signal_session(const CwObservation *observed, CwSignalKind kind,
 		return CW_OUTCOME_STATE_CHANGED;
 	if (observed->check_xact && be->xact_start != observed->xact_start)
 		return CW_OUTCOME_TRANSACTION_CHANGED;
+	/* SIGINT does nothing to a session that runs no statement */
+	if (kind == CW_SIGNAL_CANCEL &&
+		be->state != STATE_RUNNING && be->state != STATE_FASTPATH)
+		return CW_OUTCOME_NOTHING_TO_CANCEL;
 
 	/* the PGPROC's role is what core judges signal permission by */
 	if (!be->have_proc)
@@ -184,6 +190,8 @@ cw_outcome_reason(CwOutcome outcome)
 			return "state changed";
 		case CW_OUTCOME_TRANSACTION_CHANGED:
 			return "transaction changed";
+		case CW_OUTCOME_NOTHING_TO_CANCEL:
+			return "no statement to cancel";
 		case CW_OUTCOME_PROTECTED_ROLE:
 			return "protected role";
 		case CW_OUTCOME_PROTECTED_APPLICATION:

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# scripts/setup.sh - install what pg_connwatch needs to build and test on
+# Debian 12.  Run as root.  Idempotent: apt is only called when a package is
+# missing, so re-running it on a prepared machine costs a few dpkg-query calls.
+set -euo pipefail
+
+packages=(
+	postgresql-15            # the server the extension runs in
+	postgresql-server-dev-15 # PGXS, server headers, pg_regress, pg_isolation_regress, TAP modules
+	postgresql-15-cron       # the scheduler the later layers build on
+	libipc-run-perl          # needed by PostgreSQL::Test::Cluster
+	libdbd-pg-perl           # the TAP tests hold hundreds of connections in one process
+	libpq-dev
+	build-essential          # gcc, make
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+	[ "$status" = installed ] || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "setup.sh: missing packages (${missing[*]}); run as root" >&2
+		exit 1
+	fi
+	echo "setup.sh: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	aptlog=$(mktemp)
+	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$aptlog" 2>&1; then
+		cat "$aptlog" >&2
+		rm -f "$aptlog"
+		echo "setup.sh: apt-get failed" >&2
+		exit 1
+	fi
+	rm -f "$aptlog"
+fi
+
+# The clusters run as the postgres OS user, which the server package creates.
+if ! id postgres >/dev/null 2>&1; then
+	echo "setup.sh: OS user postgres missing after install" >&2
+	exit 1
+fi

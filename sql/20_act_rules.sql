@@ -1,0 +1,325 @@
+--
+-- 20_act_rules: terminate_idle_in_transaction(), terminate_idle(),
+-- terminate_long_transactions()
+--
+-- Victims are dblink sessions tagged application_name regress_act_rules_*;
+-- every call filters on that tag (or on a regress_ role), so that nothing
+-- else on the server can match.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE EXTENSION IF NOT EXISTS pg_connwatch;
+RESET client_min_messages;
+
+CREATE FUNCTION pg_temp.wait_gone(app text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..3000 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        IF NOT EXISTS (SELECT 1 FROM pg_stat_activity
+                       WHERE application_name = app) THEN
+            RETURN true;
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN false;
+END
+$$;
+
+CREATE FUNCTION pg_temp.wait_state(app text, wanted text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..3000 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        IF EXISTS (SELECT 1 FROM pg_stat_activity
+                   WHERE application_name = app AND state = wanted) THEN
+            RETURN true;
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN false;
+END
+$$;
+
+CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+
+-- Open a dblink session as role, tagged app, and run stmts in it (errors
+-- are not raised: an aborted transaction is one of the victims).
+CREATE FUNCTION pg_temp.victim(app text, role text, VARIADIC stmts text[])
+RETURNS text
+LANGUAGE plpgsql SET client_min_messages = warning AS $$
+DECLARE
+    stmt text;
+BEGIN
+    PERFORM dblink_connect(app,
+        format('dbname=%s port=%s host=%s user=%s application_name=%s',
+               current_database(), current_setting('port'),
+               split_part(current_setting('unix_socket_directories'), ',', 1),
+               role, app));
+    FOREACH stmt IN ARRAY stmts LOOP
+        PERFORM dblink_exec(app, stmt, false);
+    END LOOP;
+    RETURN app;
+END
+$$;
+
+-- The tagged sessions and their states, as pg_stat_activity has them now
+-- (our own role shown as "me").
+CREATE FUNCTION pg_temp.victims()
+RETURNS TABLE (application_name text, usename name, state text)
+LANGUAGE sql AS $$
+    SELECT pg_stat_clear_snapshot();
+    SELECT application_name,
+           CASE WHEN usename = current_user THEN 'me' ELSE usename END, state
+    FROM pg_stat_activity
+    WHERE application_name LIKE 'regress_act_rules_%'
+       OR usename::text LIKE 'regress_act_rules_%'
+       OR usename = 'regress_cw_protected'
+    ORDER BY application_name COLLATE "C";
+$$;
+
+CREATE ROLE regress_act_rules_user LOGIN;
+CREATE ROLE regress_cw_protected LOGIN;
+
+-- Created in this order, so state_change grows from a1 to ab.
+SELECT pg_temp.victim('regress_act_rules_a1', current_user, 'BEGIN', 'SET search_path = public');
+SELECT pg_temp.victim('regress_act_rules_a2', current_user, 'BEGIN', 'SET search_path = public');
+SELECT pg_temp.victim('regress_act_rules_ab', current_user, 'BEGIN', 'SELECT 1/0');
+SELECT pg_temp.victim('regress_act_rules_u1', 'regress_act_rules_user', 'BEGIN');
+SELECT pg_temp.victim('regress_act_rules_pr', 'regress_cw_protected', 'BEGIN');
+SELECT pg_temp.victim('regress_act_rules_pd', 'regress_act_rules_user',
+                      'SET application_name = ''pg_dump''', 'BEGIN');
+SELECT pg_temp.victim('regress_act_rules_i1', current_user, 'SET search_path = public');
+SELECT * FROM pg_temp.victims();
+
+--
+-- Dry runs: everything is reported, nothing is signalled
+--
+SELECT application_name, state, state_age >= '0' AS state_age,
+       xact_age >= '0' AS xact_age, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason, policy
+FROM connwatch.terminate_idle_in_transaction('0', true,
+         application_name => 'regress_act_rules_%')
+ORDER BY application_name COLLATE "C";
+SELECT application_name, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle('0', true, application_name => 'regress_act_rules_%')
+ORDER BY application_name COLLATE "C";
+-- an aborted transaction block has no transaction start: not "long"
+SELECT application_name, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_long_transactions('0', true,
+         application_name => 'regress_act_rules_%')
+ORDER BY application_name COLLATE "C";
+SELECT * FROM pg_temp.victims();
+SELECT count(*) AS audit_rows FROM connwatch.terminations
+WHERE application_name LIKE 'regress_act_rules_%' OR application_name = 'pg_dump';
+
+--
+-- Filters are LIKE patterns
+--
+SELECT application_name, action FROM connwatch.terminate_idle_in_transaction('0', true,
+    application_name => 'regress_act_rules_a_') ORDER BY application_name COLLATE "C";
+SELECT application_name, action FROM connwatch.terminate_idle_in_transaction('0', true,
+    application_name => 'regress_act_rules_a%1') ORDER BY application_name COLLATE "C";
+SELECT application_name, usename, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle_in_transaction('0', true,
+    usename => 'regress\_act\_rules\_%') ORDER BY application_name COLLATE "C";
+SELECT application_name, usename, action
+FROM connwatch.terminate_idle_in_transaction('0', true,
+    usename => 'regress_cw%', application_name => 'regress_act_rules_%')
+ORDER BY application_name COLLATE "C";
+SELECT application_name, action FROM connwatch.terminate_idle_in_transaction('0', true,
+    datname => current_database(), application_name => 'regress_act_rules_%')
+ORDER BY application_name COLLATE "C";
+SELECT count(*) AS no_such_db FROM connwatch.terminate_idle_in_transaction('0', true,
+    datname => 'regress_no_such_db%', application_name => 'regress_act_rules_%');
+SELECT count(*) AS no_such_app FROM connwatch.terminate_idle_in_transaction('0', true,
+    application_name => 'regress_act_rules_zz%');
+
+--
+-- older_than beyond the sessions' age: nothing, even for real
+--
+SELECT count(*) AS iit_hour FROM connwatch.terminate_idle_in_transaction('1 hour',
+    application_name => 'regress_act_rules_%');
+SELECT count(*) AS idle_hour FROM connwatch.terminate_idle('1 hour',
+    application_name => 'regress_act_rules_%');
+SELECT count(*) AS long_hour FROM connwatch.terminate_long_transactions('1 hour',
+    application_name => 'regress_act_rules_%');
+SELECT count(*) AS iit_month FROM connwatch.terminate_idle_in_transaction('1 mon',
+    usename => 'regress_act_rules_user');
+SELECT * FROM pg_temp.victims();
+
+--
+-- Never our own session: it is in a transaction and matches the filter
+--
+SET application_name = 'regress_act_rules_self';
+SELECT application_name, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_long_transactions('0',
+    application_name => 'regress_act_rules_self');
+RESET application_name;
+
+--
+-- Protected applications and roles
+--
+SELECT application_name, usename, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle_in_transaction('0',
+    usename => 'regress_act_rules_user', application_name => 'pg_dump');
+SET connwatch.protected_applications = 'regress_act_rules_a1, pg_dump';
+SELECT application_name, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle_in_transaction('0', true,
+    application_name => 'regress_act_rules_a_') ORDER BY application_name COLLATE "C";
+RESET connwatch.protected_applications;
+
+SET connwatch.protected_roles = 'regress_cw_protected';
+SELECT application_name, usename, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle_in_transaction('0',
+    application_name => 'regress_act_rules_pr');
+SELECT application_name, usename, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle_in_transaction('0', true,
+    usename => 'regress_cw_protected');
+RESET connwatch.protected_roles;
+SELECT * FROM pg_temp.victims();
+
+--
+-- Kill budget: oldest first, the rest is skipped
+--
+SET connwatch.max_terminations_per_run = 0;
+SELECT application_name, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle_in_transaction('0', true,
+    application_name => 'regress_act_rules_a_') ORDER BY application_name COLLATE "C";
+SET connwatch.max_terminations_per_run = 1;
+SELECT application_name, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle_in_transaction('0', true,
+    application_name => 'regress_act_rules_a_') ORDER BY application_name COLLATE "C";
+SELECT application_name, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle_in_transaction('0',
+    application_name => 'regress_act_rules_a_') ORDER BY application_name COLLATE "C";
+SELECT pg_temp.wait_gone('regress_act_rules_a1') AS a1_gone;
+RESET connwatch.max_terminations_per_run;
+
+--
+-- Real runs: the aborted one included, one audit row each
+--
+SELECT application_name, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle_in_transaction('0',
+    application_name => 'regress_act_rules_a_') ORDER BY application_name COLLATE "C";
+SELECT application_name, usename, action
+FROM connwatch.terminate_idle_in_transaction('0',
+    usename => 'regress_act_rules_user', application_name => 'regress_act_rules_%');
+SELECT application_name, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle('0', application_name => 'regress_act_rules_%');
+SELECT pg_temp.wait_gone('regress_act_rules_a2') AS a2_gone,
+       pg_temp.wait_gone('regress_act_rules_ab') AS ab_gone,
+       pg_temp.wait_gone('regress_act_rules_u1') AS u1_gone,
+       pg_temp.wait_gone('regress_act_rules_i1') AS i1_gone;
+SELECT * FROM pg_temp.victims();
+SELECT application_name,
+       CASE WHEN usename = current_user THEN 'me' ELSE usename END AS usename,
+       state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason, policy,
+       invoked_by = current_user AS invoked_by_me, count(*)
+FROM connwatch.terminations
+WHERE application_name LIKE 'regress_act_rules_%' OR application_name = 'pg_dump'
+GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY application_name COLLATE "C";
+
+--
+-- Long transactions: cancel first, terminate after the grace period
+--
+SET connwatch.cancel_grace_period = '200ms';
+SELECT pg_temp.victim('regress_act_rules_l1', current_user, 'BEGIN', 'SET search_path = public');
+SELECT dblink_send_query('regress_act_rules_l1', 'SELECT pg_sleep(300)');
+SELECT pg_temp.wait_state('regress_act_rules_l1', 'active') AS l1_active;
+SELECT application_name, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_long_transactions('0', true,
+    application_name => 'regress_act_rules_l1');
+SELECT application_name, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_long_transactions('0', true,
+    application_name => 'regress_act_rules_l1', cancel_first => false);
+-- an active session is never "idle in transaction"
+SELECT count(*) AS l1_iit FROM connwatch.terminate_idle_in_transaction('0', true,
+    application_name => 'regress_act_rules_l1');
+SELECT n, application_name, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_long_transactions('0',
+    application_name => 'regress_act_rules_l1') WITH ORDINALITY AS r(pid, backend_start,
+    datname, usename, application_name, client_addr, state, state_age, xact_age,
+    xmin_age, action, reason, policy, n);
+SELECT pg_temp.wait_gone('regress_act_rules_l1') AS l1_gone;
+SELECT state, query, action, regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminations WHERE application_name = 'regress_act_rules_l1'
+ORDER BY logged_at;
+
+-- cancel_first => false: terminated at once
+SELECT pg_temp.victim('regress_act_rules_l2', current_user, 'BEGIN', 'SET search_path = public');
+SELECT dblink_send_query('regress_act_rules_l2', 'SELECT pg_sleep(300)');
+SELECT pg_temp.wait_state('regress_act_rules_l2', 'active') AS l2_active;
+SELECT application_name, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_long_transactions('0',
+    application_name => 'regress_act_rules_l2', cancel_first => false);
+SELECT pg_temp.wait_gone('regress_act_rules_l2') AS l2_gone;
+
+-- idle in a long transaction: nothing to cancel, terminated at once
+SELECT pg_temp.victim('regress_act_rules_l3', current_user, 'BEGIN', 'SET search_path = public');
+SELECT application_name, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_long_transactions('0',
+    application_name => 'regress_act_rules_l3');
+SELECT pg_temp.wait_gone('regress_act_rules_l3') AS l3_gone;
+SELECT application_name, action, count(*) FROM connwatch.terminations
+WHERE application_name IN ('regress_act_rules_l2', 'regress_act_rules_l3')
+GROUP BY 1, 2 ORDER BY application_name COLLATE "C";
+RESET connwatch.cancel_grace_period;
+
+--
+-- Bad input
+--
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle_in_transaction(NULL)$$);
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle(NULL)$$);
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_long_transactions(NULL)$$);
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle_in_transaction('-1 s')$$);
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle('-1 day')$$);
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_long_transactions('-1 mon')$$);
+-- mixed signs: what counts is the interval's value, as for the policies' CHECK
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle('1 day -1 s', true,
+    application_name => 'regress_act_rules_%')$$);
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle('1 s -1 day', true,
+    application_name => 'regress_act_rules_%')$$);
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle_in_transaction('0', NULL)$$);
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle('0', NULL)$$);
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_long_transactions('0', NULL)$$);
+SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_long_transactions('0', true,
+    cancel_first => NULL)$$);
+SELECT pg_temp.sqlstate_of($$SET connwatch.max_terminations_per_run = -1$$);
+SHOW connwatch.max_terminations_per_run;
+
+-- clean up: the protected sessions are still there
+SELECT * FROM pg_temp.victims();
+SELECT dblink_disconnect('regress_act_rules_pr');
+SELECT dblink_disconnect('regress_act_rules_pd');
+SELECT pg_temp.wait_gone('regress_act_rules_pr') AS pr_gone;
+SELECT pg_temp.wait_gone('pg_dump') AS pd_gone;
+DROP ROLE regress_act_rules_user;
+DROP ROLE regress_cw_protected;
