@@ -357,6 +357,25 @@ cw_waits_on_lock(const CwBackend *be)
 		(be->wait_event_info & 0xFF000000) == PG_WAIT_LOCK;
 }
 
+void
+cw_identity_datums(CwBackendSet *set, const CwBackend *be, Datum *values,
+				   bool *nulls)
+{
+	const char *state = cw_state_name(be->state);
+
+	values[0] = Int32GetDatum(be->pid);
+	nulls[0] = false;
+	values[1] = TimestampTzGetDatum(be->backend_start);
+	nulls[1] = (be->backend_start == 0);
+	values[2] = cw_database_name(set, be->datid, &nulls[2]);
+	values[3] = cw_role_name(set, be->userid, &nulls[3]);
+	values[4] = CStringGetTextDatum(be->application_name);
+	nulls[4] = false;
+	values[5] = cw_client_host_datum(&be->client_addr, &nulls[5]);
+	values[6] = state ? CStringGetTextDatum(state) : (Datum) 0;
+	nulls[6] = (state == NULL);
+}
+
 /*
  * Look a name up through a per-call memo: a server has few databases and
  * login roles compared to its backends.

@@ -108,6 +108,15 @@ extern bool cw_is_client_backend(const CwBackend *be);
 extern TransactionId cw_backend_horizon_xid(const CwBackend *be);
 extern bool cw_waits_on_lock(const CwBackend *be);
 
+/*
+ * The leading columns of idle_in_transaction, long_transactions and
+ * connwatch.action: pid, backend_start, datname, usename, application_name,
+ * client_addr, state.
+ */
+#define CW_IDENTITY_COLS	7
+extern void cw_identity_datums(CwBackendSet *set, const CwBackend *be,
+							   Datum *values, bool *nulls);
+
 /* Presentation helpers shared by the views */
 extern Datum cw_database_name(CwBackendSet *set, Oid dbid, bool *isnull);
 extern Datum cw_role_name(CwBackendSet *set, Oid roleid, bool *isnull);

@@ -149,6 +149,19 @@ cw_limited_object_cmp(const void *a, const void *b)
 				  NameStr(((const CwLimitedObject *) b)->name));
 }
 
+/* Append a zeroed entry to a growing array of objects */
+static CwLimitedObject *
+cw_append_object(CwLimitedObject **objects, int *count, int *allocated)
+{
+	if (*count == *allocated)
+	{
+		*allocated *= 2;
+		*objects = repalloc(*objects, sizeof(CwLimitedObject) * *allocated);
+	}
+	memset(&(*objects)[*count], 0, sizeof(CwLimitedObject));
+	return &(*objects)[(*count)++];
+}
+
 /* Every database that accepts connections, sorted by name */
 static CwLimitedObject *
 cw_read_databases(int *count)
@@ -168,18 +181,11 @@ cw_read_databases(int *count)
 		/* -2 marks a database left invalid by an interrupted DROP */
 		if (!db->datallowconn || db->datconnlimit < -1)
 			continue;
-		if (*count == allocated)
-		{
-			allocated *= 2;
-			result = repalloc(result, sizeof(CwLimitedObject) * allocated);
-		}
-		obj = &result[(*count)++];
+		obj = cw_append_object(&result, count, &allocated);
 		obj->oid = db->oid;
 		obj->name = db->datname;
 		obj->limit = db->datconnlimit;
-		obj->superuser = false;
 		obj->can_login = true;
-		obj->used = 0;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -204,18 +210,12 @@ cw_read_roles(int *count)
 		Form_pg_authid role = (Form_pg_authid) GETSTRUCT(tuple);
 		CwLimitedObject *obj;
 
-		if (*count == allocated)
-		{
-			allocated *= 2;
-			result = repalloc(result, sizeof(CwLimitedObject) * allocated);
-		}
-		obj = &result[(*count)++];
+		obj = cw_append_object(&result, count, &allocated);
 		obj->oid = role->oid;
 		obj->name = role->rolname;
 		obj->limit = role->rolconnlimit;
 		obj->superuser = role->rolsuper;
 		obj->can_login = role->rolcanlogin;
-		obj->used = 0;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);

@@ -640,16 +640,8 @@ cw_put_action(CwRun *run, const CwRule *rule, const CwBackend *be,
 	CwBackendSet *set = run->set;
 	Datum		values[CW_ACTION_COLS] = {0};
 	bool		nulls[CW_ACTION_COLS] = {0};
-	const char *state = cw_state_name(be->state);
 
-	values[0] = Int32GetDatum(be->pid);
-	values[1] = TimestampTzGetDatum(be->backend_start);
-	values[2] = cw_database_name(set, be->datid, &nulls[2]);
-	values[3] = cw_role_name(set, be->userid, &nulls[3]);
-	values[4] = CStringGetTextDatum(be->application_name);
-	values[5] = cw_client_host_datum(&be->client_addr, &nulls[5]);
-	values[6] = state ? CStringGetTextDatum(state) : (Datum) 0;
-	nulls[6] = (state == NULL);
+	cw_identity_datums(set, be, values, nulls);
 	values[7] = cw_age_datum(set->now, be->state_change, &nulls[7]);
 	values[8] = cw_age_datum(set->now, be->xact_start, &nulls[8]);
 	values[9] = cw_xid_age_datum(set, cw_backend_horizon_xid(be), &nulls[9]);

@@ -247,13 +247,7 @@ cw_idle_in_transaction(PG_FUNCTION_ARGS)
 
 		horizon_xid = cw_backend_horizon_xid(be);
 
-		values[0] = Int32GetDatum(be->pid);
-		values[1] = TimestampTzGetDatum(be->backend_start);
-		values[2] = cw_database_name(set, be->datid, &nulls[2]);
-		values[3] = cw_role_name(set, be->userid, &nulls[3]);
-		values[4] = CStringGetTextDatum(be->application_name);
-		values[5] = cw_client_host_datum(&be->client_addr, &nulls[5]);
-		values[6] = CStringGetTextDatum(cw_state_name(be->state));
+		cw_identity_datums(set, be, values, nulls);
 		values[7] = TimestampTzGetDatum(be->state_change);
 		nulls[7] = (be->state_change == 0);
 		values[8] = cw_age_datum(set->now, be->state_change, &nulls[8]);
@@ -329,21 +323,12 @@ cw_long_transactions(PG_FUNCTION_ARGS)
 		CwBackend  *be = &set->backends[i];
 		Datum		values[CW_LONG_TRANSACTIONS_COLS] = {0};
 		bool		nulls[CW_LONG_TRANSACTIONS_COLS] = {0};
-		const char *state;
 
 		if (!be->visible || !cw_is_client_backend(be) || be->xact_start == 0 ||
 			cw_age_usecs(set->now, be->xact_start) <= threshold_usecs)
 			continue;
 
-		values[0] = Int32GetDatum(be->pid);
-		values[1] = TimestampTzGetDatum(be->backend_start);
-		values[2] = cw_database_name(set, be->datid, &nulls[2]);
-		values[3] = cw_role_name(set, be->userid, &nulls[3]);
-		values[4] = CStringGetTextDatum(be->application_name);
-		values[5] = cw_client_host_datum(&be->client_addr, &nulls[5]);
-		state = cw_state_name(be->state);
-		values[6] = state ? CStringGetTextDatum(state) : (Datum) 0;
-		nulls[6] = (state == NULL);
+		cw_identity_datums(set, be, values, nulls);
 		values[7] = TimestampTzGetDatum(be->xact_start);
 		values[8] = cw_age_datum(set->now, be->xact_start, &nulls[8]);
 		values[9] = cw_age_datum(set->now, be->state_change, &nulls[9]);
