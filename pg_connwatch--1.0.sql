@@ -501,10 +501,20 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
                    WHERE extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+        -- pg_cron lives in one database, cron.database_name
+        IF pg_catalog.current_setting('cron.database_name', true) IS NOT NULL THEN
+            RAISE EXCEPTION 'pg_cron is not installed in this database'
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = pg_catalog.format('pg_cron runs its jobs from database %I (cron.database_name).',
+                                                 pg_catalog.current_setting('cron.database_name')),
+                      HINT = pg_catalog.format('In database %I, run: SELECT cron.schedule_in_database(''connwatch-enforce'', %L, ''SELECT count(*) FROM connwatch.enforce()'', %L);',
+                                               pg_catalog.current_setting('cron.database_name'),
+                                               schedule, pg_catalog.current_database());
+        END IF;
         RAISE EXCEPTION 'pg_cron is not installed'
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'connwatch.schedule_enforcement() creates a pg_cron job that runs connwatch.enforce().',
-                  HINT = 'Install postgresql-15-cron, set shared_preload_libraries = ''pg_cron'' and cron.database_name in postgresql.conf, restart the server, then run CREATE EXTENSION pg_cron.';
+                  HINT = 'Install postgresql-15-cron, set shared_preload_libraries = ''pg_cron'' and cron.database_name in postgresql.conf, restart the server, then run CREATE EXTENSION pg_cron. A role that is not a superuser also needs USAGE on schema cron and EXECUTE on cron.schedule_in_database.';
     END IF;
     EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)'
         INTO job_id
@@ -568,7 +578,7 @@ COMMENT ON COLUMN connwatch.action.state_age IS 'Time in that state';
 COMMENT ON COLUMN connwatch.action.xact_age IS 'Age of its transaction';
 COMMENT ON COLUMN connwatch.action.xmin_age IS 'Age of the older of its xid and xmin';
 COMMENT ON COLUMN connwatch.action.action IS 'terminated, cancelled, would terminate, would cancel or skipped';
-COMMENT ON COLUMN connwatch.action.reason IS 'Why it acted (the rule that matched) or why it skipped (state changed, gone, backend_start mismatch, own session, not a client backend, protected role, protected application, superuser, not permitted, kill budget reached)';
+COMMENT ON COLUMN connwatch.action.reason IS 'Why it acted (the rule that matched) or why it skipped (gone, backend_start mismatch, not a client backend, own session, state changed, transaction changed, no statement to cancel, protected role, protected application, superuser, not permitted, kill budget reached)';
 COMMENT ON COLUMN connwatch.action.policy IS 'Name of the policy that matched, NULL for a direct call';
 
 COMMENT ON TABLE connwatch.terminations IS

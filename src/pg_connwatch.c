@@ -98,7 +98,7 @@ _PG_init(void)
 							   "application_name values whose sessions pg_connwatch never cancels or terminates.",
 							   "A comma-separated list of application names.",
 							   &cw_protected_applications,
-							   "pg_dump,pg_basebackup,pg_restore,pg_rewind",
+							   "pg_dump,pg_basebackup,pg_restore,pg_rewind,pg_cron",
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
 							   cw_check_name_list, NULL, NULL);

@@ -490,9 +490,19 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 	CwOutcome	outcome;
 	bool		terminate = (kind == CW_SIGNAL_TERMINATE);
 
+	/*
+	 * Past the budget, still run every check (as a dry run), so that a
+	 * session that would be skipped anyway is reported with its own reason.
+	 */
 	if (run->signals >= cw_max_terminations_per_run)
 	{
-		cw_put_action(run, rule, seen, "skipped", "kill budget reached");
+		outcome = cw_signal_session(observed, kind, true, &live);
+		if (outcome == CW_OUTCOME_WOULD_SIGNAL)
+			cw_put_action(run, rule, &live.backend, "skipped",
+						  "kill budget reached");
+		else
+			cw_put_action(run, rule, live.found ? &live.backend : seen,
+						  "skipped", cw_outcome_reason(outcome));
 		return;
 	}
 

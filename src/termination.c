@@ -49,7 +49,8 @@ static void cw_wait_at_debug_barrier(void);
 
 /*
  * Is name one of the comma-separated names in list?  Names are compared
- * as written (after the usual identifier parsing: quotes, case folding).
+ * exactly as written: application names are not identifiers, and role
+ * names are matched as stored.
  */
 static bool
 cw_name_in_list(const char *name, const char *list)
