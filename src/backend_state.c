@@ -39,6 +39,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/wait_event.h"
 
 #include "backend_state.h"
@@ -47,7 +48,22 @@
 /* core's status array, attached to by name on first use */
 static PgBackendStatus *cw_status_array = NULL;
 
+/*
+ * The array a reading fills is kept from call to call.  At 2,000 backends it
+ * is over half a megabyte, and allocating it afresh each time cost more (in
+ * page faults, as malloc grew and trimmed the heap) than reading the
+ * backends did.  One reading at a time owns it, until cw_release_backends();
+ * a reading that finds it owned (a view queried from a trigger fired inside
+ * an action function, say) allocates its own.  The end of the transaction
+ * releases it too, so that an error cannot keep it owned.
+ */
+static CwBackend *cw_kept_array = NULL;
+static bool cw_kept_array_owned = false;
+static bool cw_xact_callback_registered = false;
+
 static void cw_attach_status_array(void);
+static CwBackend *cw_take_backend_array(CwBackendSet *set, int nslots);
+static void cw_release_at_xact_end(XactEvent event, void *arg);
 static bool cw_copy_status_slot(volatile PgBackendStatus *slot, CwBackend *be,
 								int flags, char *query_buf);
 static void cw_finish_backend(int slot_index, CwBackend *be, int flags,
@@ -82,10 +98,50 @@ cw_attach_status_array(void)
 	cw_status_array = array;
 }
 
+static void
+cw_release_at_xact_end(XactEvent event, void *arg)
+{
+	cw_kept_array_owned = false;
+}
+
+static CwBackend *
+cw_take_backend_array(CwBackendSet *set, int nslots)
+{
+	if (cw_kept_array_owned)
+		return palloc(sizeof(CwBackend) * nslots);
+
+	if (!cw_xact_callback_registered)
+	{
+		RegisterXactCallback(cw_release_at_xact_end, NULL);
+		cw_xact_callback_registered = true;
+	}
+	/* the number of slots is fixed for the life of the server */
+	if (cw_kept_array == NULL)
+		cw_kept_array = MemoryContextAlloc(TopMemoryContext,
+										   sizeof(CwBackend) * nslots);
+	cw_kept_array_owned = true;
+	set->uses_kept_array = true;
+	return cw_kept_array;
+}
+
+/* The caller is done with the set (its result rows hold copies) */
+void
+cw_release_backends(CwBackendSet *set)
+{
+	if (set->uses_kept_array)
+	{
+		cw_kept_array_owned = false;
+		set->uses_kept_array = false;
+		set->backends = NULL;
+		set->nbackends = 0;
+	}
+}
+
 /*
  * Read the status of every backend.
  *
- * The result lives in CurrentMemoryContext.  Ages are measured against one
+ * The result lives in CurrentMemoryContext, but for the array of backends
+ * (see cw_take_backend_array): call cw_release_backends() when done.  Ages are measured against one
  * clock reading taken after all slots were read, so that no age is
  * negative.
  */
@@ -103,8 +159,8 @@ cw_read_backends(int flags)
 		flags |= CW_READ_PROC;
 
 	set = palloc0(sizeof(CwBackendSet));
-	set->backends = palloc(sizeof(CwBackend) * nslots);
-	if (flags & CW_READ_QUERY)
+	set->backends = cw_take_backend_array(set, nslots);
+	if (flags & (CW_READ_QUERY | CW_READ_QUERY_IN_XACT))
 		query_buf = palloc(pgstat_track_activity_query_size);
 
 	for (i = 0; i < nslots; i++)
@@ -148,7 +204,7 @@ cw_read_one_backend(int pid, int slot_hint, int flags, CwBackend *be)
 	int			i;
 
 	cw_attach_status_array();
-	if (flags & CW_READ_QUERY)
+	if (flags & (CW_READ_QUERY | CW_READ_QUERY_IN_XACT))
 		query_buf = palloc(pgstat_track_activity_query_size);
 
 	for (i = -1; i < nslots; i++)
@@ -175,7 +231,8 @@ cw_finish_backend(int slot_index, CwBackend *be, int flags, char *query_buf)
 {
 	be->slot = slot_index;
 	be->visible = cw_caller_sees_role(be->userid);
-	be->query = (query_buf != NULL) ? pgstat_clip_activity(query_buf) : NULL;
+	if (be->query != NULL)
+		be->query = pgstat_clip_activity(query_buf);
 	be->have_proc = false;
 	be->xid = InvalidTransactionId;
 	be->xmin = InvalidTransactionId;
@@ -222,9 +279,21 @@ cw_copy_status_slot(volatile PgBackendStatus *slot, CwBackend *be, int flags,
 				   sizeof(SockAddr));
 			strlcpy(be->application_name, (char *) slot->st_appname,
 					NAMEDATALEN);
-			if (query_buf != NULL)
+
+			/*
+			 * Query text is the costliest field: copy it only for the
+			 * sessions the caller may return.
+			 */
+			be->query = NULL;
+			if (query_buf != NULL &&
+				((flags & CW_READ_QUERY) ||
+				 be->xact_start != 0 ||
+				 be->state == STATE_IDLEINTRANSACTION_ABORTED))
+			{
 				strlcpy(query_buf, (char *) slot->st_activity_raw,
 						pgstat_track_activity_query_size);
+				be->query = query_buf;
+			}
 		}
 
 		pgstat_end_read_activity(slot, after_changecount);

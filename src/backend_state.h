@@ -30,6 +30,9 @@
 #define CW_READ_PROC			0x04	/* xid, xmin, wait event, status flags */
 #define CW_READ_BLOCKERS		0x08	/* blocked_by/blocking; implies PROC */
 #define CW_READ_LOCK_COUNTS		0x10	/* heavyweight locks held */
+#define CW_READ_QUERY_IN_XACT	0x20	/* query text, of sessions in a
+										 * transaction (idle in an aborted
+										 * one included) */
 
 typedef struct CwBackend
 {
@@ -53,7 +56,7 @@ typedef struct CwBackend
 	TimestampTz state_change;
 	SockAddr	client_addr;
 	char		application_name[NAMEDATALEN];
-	char	   *query;			/* NULL unless CW_READ_QUERY */
+	char	   *query;			/* NULL unless asked for (CW_READ_QUERY*) */
 
 	/* From PGPROC, valid when have_proc (CW_READ_PROC) */
 	bool		have_proc;
@@ -96,10 +99,13 @@ typedef struct CwBackendSet
 
 	CwNameCache databases;
 	CwNameCache roles;
+
+	bool		uses_kept_array;	/* backends is the array kept across calls */
 } CwBackendSet;
 
 /* backend_state.c */
 extern CwBackendSet *cw_read_backends(int flags);
+extern void cw_release_backends(CwBackendSet *set);
 extern bool cw_read_one_backend(int pid, int slot_hint, int flags,
 								CwBackend *be);
 extern CwBackend *cw_backend_by_pid(CwBackendSet *set, int pid);

@@ -376,6 +376,7 @@ cw_connection_limits(PG_FUNCTION_ARGS)
 						 role->superuser ? -1 : role->limit);
 	}
 
+	cw_release_backends(set);
 	return (Datum) 0;
 }
 
@@ -453,5 +454,6 @@ cw_connection_headroom(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
+	cw_release_backends(set);
 	return (Datum) 0;
 }

@@ -233,6 +233,7 @@ cw_apply_rule_function(FunctionCallInfo fcinfo, CwRule *rule)
 	cw_write_audit(&run);
 	cw_follow_up_cancels(&run);
 	cw_write_audit(&run);
+	cw_release_backends(run.set);
 	return (Datum) 0;
 }
 
@@ -296,6 +297,7 @@ cw_enforce(PG_FUNCTION_ARGS)
 	cw_write_audit(&run);
 	cw_follow_up_cancels(&run);
 	cw_write_audit(&run);
+	cw_release_backends(run.set);
 	return (Datum) 0;
 }
 

@@ -19,6 +19,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
@@ -203,6 +204,7 @@ cw_sessions(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
+	cw_release_backends(set);
 	return (Datum) 0;
 }
 
@@ -220,14 +222,17 @@ cw_idle_in_transaction(PG_FUNCTION_ARGS)
 	bool		any = false;
 	int			i;
 
-	set = cw_read_backends(CW_READ_QUERY | CW_READ_PROC);
+	set = cw_read_backends(CW_READ_QUERY_IN_XACT | CW_READ_PROC);
 
 	for (i = 0; i < set->nbackends && !any; i++)
 		any = set->backends[i].visible &&
 			cw_is_client_backend(&set->backends[i]) &&
 			cw_is_idle_in_transaction(&set->backends[i]);
 	if (!any)
+	{
+		cw_release_backends(set);
 		return (Datum) 0;
+	}
 
 	/* the expensive parts, only when there is something to report */
 	cw_fill_blockers(set);
@@ -268,6 +273,7 @@ cw_idle_in_transaction(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
+	cw_release_backends(set);
 	return (Datum) 0;
 }
 
@@ -304,7 +310,7 @@ cw_long_transactions(PG_FUNCTION_ARGS)
 	}
 
 	rsinfo = cw_begin_srf(fcinfo, CW_LONG_TRANSACTIONS_COLS);
-	set = cw_read_backends(CW_READ_QUERY | CW_READ_PROC);
+	set = cw_read_backends(CW_READ_QUERY_IN_XACT | CW_READ_PROC);
 
 	for (i = 0; i < set->nbackends && !any; i++)
 	{
@@ -314,7 +320,10 @@ cw_long_transactions(PG_FUNCTION_ARGS)
 			cw_age_usecs(set->now, be->xact_start) > threshold_usecs;
 	}
 	if (!any)
+	{
+		cw_release_backends(set);
 		return (Datum) 0;
+	}
 
 	cw_fill_blockers(set);
 
@@ -343,10 +352,30 @@ cw_long_transactions(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
+	cw_release_backends(set);
 	return (Datum) 0;
 }
 
-/* Zero the key, then fill it: it is hashed and compared as raw bytes */
+/*
+ * Hash of a grouping key.  Hashing all of its bytes would spend most of the
+ * view's time on the zero padding of application_name.
+ */
+static uint32
+cw_summary_key_hash(const void *key, Size keysize)
+{
+	const CwSummaryKey *k = key;
+	uint32		h;
+
+	h = hash_bytes_uint32(k->datid);
+	h = hash_combine(h, hash_bytes_uint32(k->userid));
+	h = hash_combine(h, hash_bytes((const unsigned char *) k->application_name,
+								   strlen(k->application_name)));
+	if (k->family != 0)
+		h = hash_combine(h, hash_bytes(k->addr, sizeof(k->addr)));
+	return h;
+}
+
+/* Zero the key, then fill it: it is compared as raw bytes */
 static void
 cw_summary_key(const CwBackend *be, CwSummaryKey *key)
 {
@@ -387,9 +416,11 @@ cw_connection_summary(PG_FUNCTION_ARGS)
 
 	hash_ctl.keysize = sizeof(CwSummaryKey);
 	hash_ctl.entrysize = sizeof(CwSummaryGroup);
+	hash_ctl.hash = cw_summary_key_hash;
+	hash_ctl.match = memcmp;
 	hash_ctl.hcxt = CurrentMemoryContext;
 	groups = hash_create("pg_connwatch summary groups", 64, &hash_ctl,
-						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+						 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 
 	for (i = 0; i < set->nbackends; i++)
 	{
@@ -466,5 +497,6 @@ cw_connection_summary(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
+	cw_release_backends(set);
 	return (Datum) 0;
 }

@@ -277,5 +277,6 @@ cw_xmin_horizon(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
+	cw_release_backends(set);
 	return (Datum) 0;
 }
