@@ -352,4 +352,56 @@ LEFT JOIN connwatch.connection_limits AS l
        ON l.scope = 'role' AND l.name = s.usename;
 EOF
 
+# --- 5. acting on it ---------------------------------------------------------
+step "cleaning up the leak safely: a dry run, then a policy, then the audit trail"
+
+"${PSQL[@]}" <<'EOF'
+\pset footer off
+\pset null '-'
+\echo
+\echo '== terminate_idle_in_transaction(dry_run => true): what a cleanup would do.'
+\echo '   Each session is re-checked live right before the (here: pretend) signal.'
+SELECT pid, usename, action, reason
+FROM connwatch.terminate_idle_in_transaction('1s', dry_run => true)
+ORDER BY usename, pid;
+
+\echo
+\echo '== a policy for the leaking application, applied by connwatch.enforce()'
+\echo '   (what pg_cron would run every minute: see connwatch.schedule_enforcement()).'
+INSERT INTO connwatch.policies (name, state, older_than, usename)
+VALUES ('billing-leaks', 'idle in transaction', '1s', 'billing_app');
+SELECT pid, usename, action, reason, policy
+FROM connwatch.enforce()
+ORDER BY pid;
+
+\echo
+\echo '== connwatch.terminations: the audit trail (the same facts are in the server log).'
+SELECT pid, usename, round(extract(epoch FROM state_age), 1) AS idle_s,
+       action, policy, invoked_by, left(query, 24) AS query
+FROM connwatch.terminations
+ORDER BY logged_at, pid;
+
+-- Wait for the terminated backends to exit before showing the limits.
+DO $$
+DECLARE
+    deadline timestamptz := pg_catalog.clock_timestamp() + interval '10 s';
+BEGIN
+    WHILE EXISTS (SELECT 1 FROM connwatch.sessions()
+                  WHERE usename = 'billing_app') LOOP
+        IF pg_catalog.clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'the terminated sessions did not exit';
+        END IF;
+        PERFORM pg_catalog.pg_sleep(0.05);
+    END LOOP;
+END
+$$;
+
+\echo
+\echo '== connection_limits afterwards: the leaked slots are free again; the admin'
+\echo '   session (another role) and the healthy pool were left alone.'
+SELECT scope, name, used, max, headroom, pct_used, status
+FROM connwatch.connection_limits
+WHERE scope = 'server' OR name IN ('billing_app', 'orders_app', 'dba');
+EOF
+
 step "stopping the workload and the cluster"
