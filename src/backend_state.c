@@ -141,9 +141,9 @@ cw_release_backends(CwBackendSet *set)
  * Read the status of every backend.
  *
  * The result lives in CurrentMemoryContext, but for the array of backends
- * (see cw_take_backend_array): call cw_release_backends() when done.  Ages are measured against one
- * clock reading taken after all slots were read, so that no age is
- * negative.
+ * (see cw_take_backend_array): call cw_release_backends() when done.  Ages
+ * are measured against one clock reading taken after all slots were read,
+ * so that no age is negative.
  */
 CwBackendSet *
 cw_read_backends(int flags)
