@@ -126,56 +126,75 @@ cw_run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
 }
 
 /*
- * Record a real action (never a dry run): a LOG line always, a row of
- * connwatch.terminations when the server is not in recovery.  be is the
- * session as the re-check read it; ages are measured at the signal.
+ * The LOG line of a real action, written right at the signal so that no
+ * error later in the run can lose it.  be is the session as the re-check
+ * read it; ages are measured at the signal.
  */
 void
-cw_audit_action(const char *policy, const CwBackend *be, CwSignalKind kind,
-				const char *reason, TimestampTz now)
+cw_log_action(const char *policy, const CwBackend *be, CwSignalKind kind,
+			  const char *reason, TimestampTz signalled_at)
 {
-	const char *action = (kind == CW_SIGNAL_TERMINATE) ? "terminated" : "cancelled";
 	const char *state = cw_state_name(be->state);
-	char	   *invoked_by = GetUserNameFromId(GetUserId(), false);
 	char	   *datname = OidIsValid(be->datid) ? get_database_name(be->datid) : NULL;
 	char	   *usename = OidIsValid(be->userid) ? GetUserNameFromId(be->userid, true) : NULL;
-	char	   *query = NULL;
 	bool		isnull;
 	Datum		client_addr = cw_client_host_datum(&be->client_addr, &isnull);
-	char	   *client = isnull ? "local" :
-		DatumGetCString(DirectFunctionCall1(inet_out, client_addr));
-	Datum		state_age;
-	Datum		xact_age;
-	bool		state_age_null;
-	bool		xact_age_null;
-
-	if (be->query != NULL)
-		query = pnstrdup(be->query,
-						 pg_mbcliplen(be->query, strlen(be->query),
-									  CW_AUDIT_QUERY_BYTES));
-	state_age = cw_age_datum(now, be->state_change, &state_age_null);
-	xact_age = cw_age_datum(now, be->xact_start, &xact_age_null);
 
 	ereport(LOG,
 			(errmsg("pg_connwatch %s backend %d: policy=%s reason=\"%s\" backend_start=%s database=%s user=%s application_name=\"%s\" client=%s state=\"%s\" state_age=%s xact_age=%s invoked_by=%s",
-					action, be->pid,
+					kind == CW_SIGNAL_TERMINATE ? "terminated" : "cancelled",
+					be->pid,
 					policy ? policy : "(none)",
 					reason ? reason : "",
 					timestamptz_to_str(be->backend_start),
 					datname ? datname : "",
 					usename ? usename : "",
 					be->application_name,
-					client,
+					isnull ? "local" :
+					DatumGetCString(DirectFunctionCall1(inet_out, client_addr)),
 					state ? state : "",
-					state_age_null ? "" :
-					DatumGetCString(DirectFunctionCall1(interval_out, state_age)),
-					xact_age_null ? "" :
-					DatumGetCString(DirectFunctionCall1(interval_out, xact_age)),
-					invoked_by),
+					be->state_change == 0 ? "" :
+					cw_format_duration(cw_age_usecs(signalled_at, be->state_change)),
+					be->xact_start == 0 ? "" :
+					cw_format_duration(cw_age_usecs(signalled_at, be->xact_start)),
+					GetUserNameFromId(GetUserId(), false)),
 			 errhidestmt(true)));
+}
+
+/*
+ * The row of connwatch.terminations of a real action, when the server is
+ * not in recovery (on a standby the LOG line is the whole trail).
+ */
+void
+cw_record_action(const char *policy, const CwBackend *be, CwSignalKind kind,
+				 const char *reason, TimestampTz now)
+{
+	const char *action = (kind == CW_SIGNAL_TERMINATE) ? "terminated" : "cancelled";
+	const char *state = cw_state_name(be->state);
+	char	   *invoked_by;
+	char	   *datname;
+	char	   *usename;
+	char	   *query = NULL;
+	bool		isnull;
+	Datum		client_addr;
+	Datum		state_age;
+	Datum		xact_age;
+	bool		state_age_null;
+	bool		xact_age_null;
 
 	if (RecoveryInProgress())
 		return;
+
+	invoked_by = GetUserNameFromId(GetUserId(), false);
+	datname = OidIsValid(be->datid) ? get_database_name(be->datid) : NULL;
+	usename = OidIsValid(be->userid) ? GetUserNameFromId(be->userid, true) : NULL;
+	client_addr = cw_client_host_datum(&be->client_addr, &isnull);
+	if (be->query != NULL)
+		query = pnstrdup(be->query,
+						 pg_mbcliplen(be->query, strlen(be->query),
+									  CW_AUDIT_QUERY_BYTES));
+	state_age = cw_age_datum(now, be->state_change, &state_age_null);
+	xact_age = cw_age_datum(now, be->xact_start, &xact_age_null);
 
 	{
 		Oid			argtypes[15] = {TIMESTAMPTZOID, TEXTOID, INT4OID,

@@ -183,7 +183,10 @@ cw_signal_one(FunctionCallInfo fcinfo, CwSignalKind kind)
 	outcome = cw_signal_session(&observed, kind, false, &live);
 	if (outcome == CW_OUTCOME_SIGNALLED)
 	{
-		cw_audit_action(NULL, &live.backend, kind, reason, GetCurrentTimestamp());
+		TimestampTz signalled_at = GetCurrentTimestamp();
+
+		cw_log_action(NULL, &live.backend, kind, reason, signalled_at);
+		cw_record_action(NULL, &live.backend, kind, reason, signalled_at);
 		PG_RETURN_BOOL(true);
 	}
 
@@ -520,6 +523,8 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 				signalled->kind = kind;
 				signalled->reason = why;
 				signalled->signalled_at = GetCurrentTimestamp();
+				cw_log_action(rule->policy, &live.backend, kind, why,
+							  signalled->signalled_at);
 				run->unaudited = lappend(run->unaudited, signalled);
 			}
 			run->signals++;
@@ -624,9 +629,10 @@ cw_follow_up_cancels(CwRun *run)
 }
 
 /*
- * Audit the signals sent so far.  A run sends all its signals first and
- * audits them right after, so that the last victim of a large cleanup is
- * not kept waiting behind the audit of the first ones.
+ * Write the audit rows of the signals sent so far.  A run sends all its
+ * signals (each with its LOG line) first and writes the rows right after,
+ * so that the last victim of a large cleanup is not kept waiting behind the
+ * INSERTs for the first ones.
  */
 static void
 cw_write_audit(CwRun *run)
@@ -637,9 +643,9 @@ cw_write_audit(CwRun *run)
 	{
 		CwSignalled *signalled = lfirst(lc);
 
-		cw_audit_action(signalled->policy, &signalled->backend,
-						signalled->kind, signalled->reason,
-						signalled->signalled_at);
+		cw_record_action(signalled->policy, &signalled->backend,
+						 signalled->kind, signalled->reason,
+						 signalled->signalled_at);
 	}
 	list_free_deep(run->unaudited);
 	run->unaudited = NIL;

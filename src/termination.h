@@ -66,9 +66,12 @@ extern bool cw_is_protected_role(Oid roleid);
 extern bool cw_is_protected_application(const char *application_name);
 
 /* audit.c */
-extern void cw_audit_action(const char *policy, const CwBackend *be,
-							CwSignalKind kind, const char *reason,
-							TimestampTz signalled_at);
+extern void cw_log_action(const char *policy, const CwBackend *be,
+						  CwSignalKind kind, const char *reason,
+						  TimestampTz signalled_at);
+extern void cw_record_action(const char *policy, const CwBackend *be,
+							 CwSignalKind kind, const char *reason,
+							 TimestampTz signalled_at);
 extern void cw_prune_audit(void);
 
 #endif							/* CW_TERMINATION_H */
