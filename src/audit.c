@@ -47,8 +47,9 @@
 	"DELETE FROM connwatch.terminations " \
 	"WHERE logged_at OPERATOR(pg_catalog.<) $1"
 
-/* the INSERT is planned once per backend */
+/* both statements are planned once per backend */
 static SPIPlanPtr cw_audit_insert_plan = NULL;
+static SPIPlanPtr cw_audit_prune_plan = NULL;
 
 static Oid	cw_audit_table_owner(void);
 static void cw_run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs,
@@ -75,16 +76,15 @@ cw_audit_table_owner(void)
 }
 
 /*
- * Run one statement as the audit table's owner.  With plan, the statement
- * is prepared on first use and kept for the life of the backend.
+ * Run one statement as the audit table's owner.  It is prepared on first
+ * use and *plan keeps it for the life of the backend.
  */
 static void
 cw_run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
 				Datum *values, const char *nulls)
 {
-	int			rc;
-
 	Oid			owner = cw_audit_table_owner();
+	int			rc;
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
@@ -100,22 +100,16 @@ cw_run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (plan == NULL)
-		rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
-								   false, 0);
-	else
+	if (*plan == NULL)
 	{
-		if (*plan == NULL)
-		{
-			SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
+		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
 
-			if (prepared == NULL || SPI_keepplan(prepared) != 0)
-				elog(ERROR, "could not prepare pg_connwatch audit statement: %s",
-					 SPI_result_code_string(SPI_result));
-			*plan = prepared;
-		}
-		rc = SPI_execute_plan(*plan, values, nulls, false, 0);
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "could not prepare pg_connwatch audit statement: %s",
+				 SPI_result_code_string(SPI_result));
+		*plan = prepared;
 	}
+	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
 	if (rc < 0)
 		elog(ERROR, "pg_connwatch could not write its audit trail: %s",
 			 SPI_result_code_string(rc));
@@ -252,5 +246,6 @@ cw_prune_audit(void)
 
 	values[0] = TimestampTzGetDatum(GetCurrentTimestamp() -
 									(int64) cw_audit_retention_min * USECS_PER_MINUTE);
-	cw_run_as_owner(NULL, CW_AUDIT_PRUNE, 1, argtypes, values, NULL);
+	cw_run_as_owner(&cw_audit_prune_plan, CW_AUDIT_PRUNE, 1, argtypes, values,
+					NULL);
 }
