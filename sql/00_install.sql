@@ -175,3 +175,59 @@ RETURNS text[] LANGUAGE sql AS $$
                   LEFT JOIN pg_stat_activity AS a ON a.pid = p), '{}')
     END
 $$;
+
+-- The act-layer files' helpers.
+
+-- The SQLSTATE and message a statement fails with ('no error' if none).
+CREATE FUNCTION regress_cw_sqlstate_of(stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+
+-- Poll a boolean query (with fresh statistics snapshots) up to 3000 times,
+-- 10 ms apart (30 s and more): true as soon as it returns true, else false.
+CREATE FUNCTION regress_cw_poll(cond text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    ok boolean;
+BEGIN
+    FOR i IN 1..3000 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXECUTE cond INTO ok;
+        IF ok THEN
+            RETURN true;
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN false;
+END
+$$;
+
+-- Poll until no session tagged app is left.
+CREATE FUNCTION regress_cw_wait_gone(app text) RETURNS boolean
+LANGUAGE sql AS $$
+    SELECT regress_cw_poll(format(
+        'SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = %L)',
+        app))
+$$;
+
+-- Poll until the backend is gone.
+CREATE FUNCTION regress_cw_wait_pid_gone(victim integer) RETURNS boolean
+LANGUAGE sql AS $$
+    SELECT regress_cw_poll(format(
+        'SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)',
+        victim))
+$$;
+
+-- Poll until the tagged session is in the wanted state.
+CREATE FUNCTION regress_cw_wait_state(app text, wanted text) RETURNS boolean
+LANGUAGE sql AS $$
+    SELECT regress_cw_poll(format(
+        'SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = %L AND state = %L)',
+        app, wanted))
+$$;

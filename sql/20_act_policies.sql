@@ -10,31 +10,6 @@ CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS pg_connwatch;
 RESET client_min_messages;
 
-CREATE FUNCTION pg_temp.wait_gone(app text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1..3000 LOOP
-        PERFORM pg_stat_clear_snapshot();
-        IF NOT EXISTS (SELECT 1 FROM pg_stat_activity
-                       WHERE application_name = app) THEN
-            RETURN true;
-        END IF;
-        PERFORM pg_sleep(0.01);
-    END LOOP;
-    RETURN false;
-END
-$$;
-
-CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
-
 -- Open a dblink session tagged app and run stmts in it (errors are not
 -- raised: an aborted transaction is one of the victims).
 CREATE FUNCTION pg_temp.victim(app text, VARIADIC stmts text[])
@@ -43,11 +18,8 @@ LANGUAGE plpgsql SET client_min_messages = warning AS $$
 DECLARE
     stmt text;
 BEGIN
-    PERFORM dblink_connect(app,
-        format('dbname=%s port=%s host=%s user=%s application_name=%s',
-               current_database(), current_setting('port'),
-               split_part(current_setting('unix_socket_directories'), ',', 1),
-               current_user, app));
+    PERFORM dblink_connect(app, regress_cw_connstr(app, dbname => current_database(),
+                                                   username => current_user));
     FOREACH stmt IN ARRAY stmts LOOP
         PERFORM * FROM dblink(app, stmt, false) AS t(result text);
     END LOOP;
@@ -76,32 +48,32 @@ SELECT * FROM connwatch.policies;
 --
 -- Bad rows are refused by CHECK constraints (23514)
 --
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
     VALUES ('bad', 'idle in xact', '1 min')$$);
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
     VALUES ('bad', 'IDLE', '1 min')$$);
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, action)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, action)
     VALUES ('bad', 'active', '1 min', 'kill')$$);
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, age_of)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, age_of)
     VALUES ('bad', 'active', '1 min', 'query')$$);
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
     VALUES ('bad', 'idle', '-1 min')$$);
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
     VALUES ('bad', 'idle', '1 min -1 day')$$);
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, action)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, action)
     VALUES ('bad', 'idle', '1 min', 'cancel')$$);
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, action)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, action)
     VALUES ('bad', 'idle in transaction', '1 min', 'cancel')$$);
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, min_pct_used)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, min_pct_used)
     VALUES ('bad', 'idle', '1 min', 100.1)$$);
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, min_pct_used)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than, min_pct_used)
     VALUES ('bad', 'idle', '1 min', -1)$$);
-SELECT pg_temp.sqlstate_of($$UPDATE connwatch.policies SET action = 'cancel'
+SELECT regress_cw_sqlstate_of($$UPDATE connwatch.policies SET action = 'cancel'
     WHERE name = 'leaks'$$);
 -- not a CHECK, but refused all the same
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
     VALUES ('bad', 'idle', NULL)$$);
-SELECT pg_temp.sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
+SELECT regress_cw_sqlstate_of($$INSERT INTO connwatch.policies (name, state, older_than)
     VALUES ('leaks', 'idle', '1 min')$$);
 -- what a cancel policy may be
 INSERT INTO connwatch.policies (name, state, older_than, action, enabled)
@@ -133,8 +105,8 @@ WHERE application_name LIKE 'regress_act_pol_%';
 SELECT application_name, state, action,
        regexp_replace(reason, ' for .*', ' for ...') AS reason, policy
 FROM connwatch.enforce() ORDER BY application_name COLLATE "C";
-SELECT pg_temp.wait_gone('regress_act_pol_l1') AS l1_gone,
-       pg_temp.wait_gone('regress_act_pol_l2') AS l2_gone;
+SELECT regress_cw_wait_gone('regress_act_pol_l1') AS l1_gone,
+       regress_cw_wait_gone('regress_act_pol_l2') AS l2_gone;
 SELECT * FROM pg_temp.victims();
 SELECT policy, application_name, state, action,
        regexp_replace(reason, ' for .*', ' for ...') AS reason,
@@ -159,7 +131,7 @@ SELECT application_name, state, action, policy
 FROM connwatch.enforce(dry_run => true) ORDER BY application_name COLLATE "C";
 SELECT application_name, state, action, policy
 FROM connwatch.enforce() ORDER BY application_name COLLATE "C";
-SELECT pg_temp.wait_gone('regress_act_pol_o2') AS o2_gone;
+SELECT regress_cw_wait_gone('regress_act_pol_o2') AS o2_gone;
 SELECT * FROM pg_temp.victims();
 SELECT policy, application_name, action FROM connwatch.terminations
 WHERE application_name LIKE 'regress_act_pol_o%';
@@ -171,8 +143,8 @@ SELECT count(*) AS all_disabled FROM connwatch.enforce();
 UPDATE connwatch.policies SET enabled = true WHERE name = 'b_kill';
 SELECT application_name, state, action, policy
 FROM connwatch.enforce() ORDER BY application_name COLLATE "C";
-SELECT pg_temp.wait_gone('regress_act_pol_o1') AS o1_gone,
-       pg_temp.wait_gone('regress_act_pol_o3') AS o3_gone;
+SELECT regress_cw_wait_gone('regress_act_pol_o1') AS o1_gone,
+       regress_cw_wait_gone('regress_act_pol_o3') AS o3_gone;
 DELETE FROM connwatch.policies;
 
 --
@@ -188,17 +160,17 @@ SELECT application_name, action, policy, xmin_age > 0 AS holds_xid
 FROM connwatch.enforce(dry_run => true) ORDER BY application_name COLLATE "C";
 SELECT application_name, action, policy
 FROM connwatch.enforce() ORDER BY application_name COLLATE "C";
-SELECT pg_temp.wait_gone('regress_act_pol_x1') AS x1_gone;
+SELECT regress_cw_wait_gone('regress_act_pol_x1') AS x1_gone;
 -- now x2 is the oldest
 SELECT application_name, action, policy
 FROM connwatch.enforce() ORDER BY application_name COLLATE "C";
-SELECT pg_temp.wait_gone('regress_act_pol_x2') AS x2_gone;
+SELECT regress_cw_wait_gone('regress_act_pol_x2') AS x2_gone;
 -- x3 holds nothing back: never
 SELECT count(*) AS x3_untouched FROM connwatch.enforce();
 SELECT * FROM pg_temp.victims();
 UPDATE connwatch.policies SET only_if_holds_xmin = false;
 SELECT application_name, action, policy FROM connwatch.enforce();
-SELECT pg_temp.wait_gone('regress_act_pol_x3') AS x3_gone;
+SELECT regress_cw_wait_gone('regress_act_pol_x3') AS x3_gone;
 DELETE FROM connwatch.policies;
 
 --
@@ -217,7 +189,7 @@ UPDATE connwatch.policies SET min_pct_used = :server_pct;
 SELECT application_name, action FROM connwatch.enforce(dry_run => true);
 UPDATE connwatch.policies SET min_pct_used = 0;
 SELECT application_name, action, policy FROM connwatch.enforce();
-SELECT pg_temp.wait_gone('regress_act_pol_m1') AS m1_gone;
+SELECT regress_cw_wait_gone('regress_act_pol_m1') AS m1_gone;
 DELETE FROM connwatch.policies;
 
 --
@@ -255,8 +227,8 @@ DELETE FROM connwatch.terminations WHERE pid = 0;
 --
 -- Bad input
 --
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.enforce(NULL)$$);
-SELECT pg_temp.sqlstate_of($$SET connwatch.audit_retention = -1$$);
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.enforce(NULL)$$);
+SELECT regress_cw_sqlstate_of($$SET connwatch.audit_retention = -1$$);
 
 --
 -- pg_dump keeps the policies and the audit trail
@@ -271,4 +243,4 @@ ORDER BY c.relname COLLATE "C";
 SELECT * FROM pg_temp.victims();
 SELECT count(*) AS policies_left FROM connwatch.policies;
 SELECT dblink_disconnect('regress_act_pol_li');
-SELECT pg_temp.wait_gone('regress_act_pol_li') AS li_gone;
+SELECT regress_cw_wait_gone('regress_act_pol_li') AS li_gone;

@@ -10,48 +10,6 @@ CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS pg_connwatch;
 RESET client_min_messages;
 
--- Poll until the backend is gone (true) or 30 s passed (false).
-CREATE FUNCTION pg_temp.wait_gone(victim integer) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1..3000 LOOP
-        PERFORM pg_stat_clear_snapshot();
-        IF NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = victim) THEN
-            RETURN true;
-        END IF;
-        PERFORM pg_sleep(0.01);
-    END LOOP;
-    RETURN false;
-END
-$$;
-
--- Poll until the tagged session is in the wanted state.
-CREATE FUNCTION pg_temp.wait_state(app text, wanted text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1..3000 LOOP
-        PERFORM pg_stat_clear_snapshot();
-        IF EXISTS (SELECT 1 FROM pg_stat_activity
-                   WHERE application_name = app AND state = wanted) THEN
-            RETURN true;
-        END IF;
-        PERFORM pg_sleep(0.01);
-    END LOOP;
-    RETURN false;
-END
-$$;
-
--- The SQLSTATE and message a statement fails with.
-CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
-
 SELECT format('dbname=%s port=%s host=%s user=%s', current_database(),
               current_setting('port'),
               split_part(current_setting('unix_socket_directories'), ',', 1),
@@ -88,9 +46,9 @@ WHERE pid = :v1_pid AND backend_start = :'v1_start';
 
 -- The right pair: signalled, the session goes away.
 SELECT connwatch.terminate_backend(:v1_pid, :'v1_start', 'regress: primitive test');
-SELECT pg_temp.wait_gone(:v1_pid) AS v1_gone;
+SELECT regress_cw_wait_pid_gone(:v1_pid) AS v1_gone;
 -- (dblink_disconnect on a terminated connection may fail: ignore it)
-SELECT pg_temp.sqlstate_of($$SELECT dblink_disconnect('v1')$$) IS NOT NULL AS disconnected;
+SELECT regress_cw_sqlstate_of($$SELECT dblink_disconnect('v1')$$) IS NOT NULL AS disconnected;
 
 -- One audit row with the facts of the session and of the caller.
 SELECT policy, datname = current_database() AS this_db,
@@ -116,7 +74,7 @@ SELECT dblink_connect('v2', :'connstr' || ' application_name=regress_act_prim_v2
 SELECT pid AS v2_pid, backend_start AS v2_start FROM pg_stat_activity
 WHERE application_name = 'regress_act_prim_v2' \gset
 SELECT dblink_send_query('v2', 'SELECT pg_sleep(300)');
-SELECT pg_temp.wait_state('regress_act_prim_v2', 'active') AS v2_active;
+SELECT regress_cw_wait_state('regress_act_prim_v2', 'active') AS v2_active;
 
 -- wrong backend_start: nothing happens, the statement keeps running
 \set VERBOSITY terse
@@ -129,7 +87,7 @@ SELECT dblink_is_busy('v2') AS v2_busy;
 
 -- the right pair: the statement is cancelled, the session stays
 SELECT connwatch.cancel_backend(:v2_pid, :'v2_start');
-SELECT pg_temp.wait_state('regress_act_prim_v2', 'idle') AS v2_idle;
+SELECT regress_cw_wait_state('regress_act_prim_v2', 'idle') AS v2_idle;
 SELECT * FROM dblink_get_result('v2') AS t(r text);
 SELECT * FROM dblink_get_result('v2') AS t(r text);
 SELECT * FROM dblink('v2', 'SELECT 3') AS t(three int);
@@ -201,7 +159,7 @@ SELECT connwatch.terminate_backend(:v3_pid, :'v3_start');   -- a superuser's
 \set VERBOSITY default
 SELECT connwatch.terminate_backend(:v4_pid, :'v4_start', 'regress: cleanup');
 RESET ROLE;
-SELECT pg_temp.wait_gone(:v4_pid) AS v4_gone;
+SELECT regress_cw_wait_pid_gone(:v4_pid) AS v4_gone;
 SELECT * FROM dblink('v3', 'SELECT 4') AS t(four int);
 SELECT usename, application_name, action, reason, invoked_by
 FROM connwatch.terminations
@@ -210,10 +168,10 @@ WHERE pid IN (:v3_pid, :v4_pid) AND backend_start IN (:'v3_start', :'v4_start');
 --
 -- Bad input
 --
-SELECT pg_temp.sqlstate_of('SELECT connwatch.terminate_backend(NULL, now())');
-SELECT pg_temp.sqlstate_of('SELECT connwatch.terminate_backend(1, NULL)');
-SELECT pg_temp.sqlstate_of('SELECT connwatch.cancel_backend(NULL, now())');
-SELECT pg_temp.sqlstate_of('SELECT connwatch.cancel_backend(1, NULL)');
+SELECT regress_cw_sqlstate_of('SELECT connwatch.terminate_backend(NULL, now())');
+SELECT regress_cw_sqlstate_of('SELECT connwatch.terminate_backend(1, NULL)');
+SELECT regress_cw_sqlstate_of('SELECT connwatch.cancel_backend(NULL, now())');
+SELECT regress_cw_sqlstate_of('SELECT connwatch.cancel_backend(1, NULL)');
 \set VERBOSITY terse
 SELECT connwatch.terminate_backend(NULL, NULL);
 \set VERBOSITY default
@@ -221,7 +179,7 @@ SELECT connwatch.terminate_backend(NULL, NULL);
 -- clean up
 SELECT dblink_disconnect('v2');
 SELECT dblink_disconnect('v3');
-SELECT pg_temp.sqlstate_of($$SELECT dblink_disconnect('v4')$$) IS NOT NULL AS disconnected;
+SELECT regress_cw_sqlstate_of($$SELECT dblink_disconnect('v4')$$) IS NOT NULL AS disconnected;
 DROP OWNED BY regress_act_prim_cleaner;
 DROP ROLE regress_act_prim_cleaner;
 DROP ROLE regress_act_prim_app;

@@ -11,31 +11,6 @@ CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS pg_connwatch;
 RESET client_min_messages;
 
-CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
-
-CREATE FUNCTION pg_temp.wait_gone(app text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1..3000 LOOP
-        PERFORM pg_stat_clear_snapshot();
-        IF NOT EXISTS (SELECT 1 FROM pg_stat_activity
-                       WHERE application_name = app) THEN
-            RETURN true;
-        END IF;
-        PERFORM pg_sleep(0.01);
-    END LOOP;
-    RETURN false;
-END
-$$;
-
 --
 -- Lint 1: a SECURITY DEFINER function must pin search_path to trusted
 -- schemas: pg_catalog first, pg_temp last, nothing writable by others
@@ -370,7 +345,7 @@ SELECT application_name, action, regexp_replace(reason, ' for .*', ' for ...') A
        policy
 FROM connwatch.enforce() ORDER BY application_name COLLATE "C";
 RESET ROLE;
-SELECT pg_temp.wait_gone('regress_act_priv_app1') AS app1_gone;
+SELECT regress_cw_wait_gone('regress_act_priv_app1') AS app1_gone;
 SELECT policy, usename, application_name, action, invoked_by
 FROM connwatch.terminations WHERE application_name LIKE 'regress_act_priv_%';
 SELECT * FROM dblink('su1', 'SELECT 1') AS t(su1_alive int);
@@ -394,7 +369,7 @@ SET ROLE regress_act_priv_peer;
 SELECT application_name, action, regexp_replace(reason, ' for .*', ' for ...') AS reason
 FROM connwatch.terminate_idle_in_transaction('0', application_name => 'regress_act_priv_%');
 RESET ROLE;
-SELECT pg_temp.wait_gone('regress_act_priv_app2') AS app2_gone;
+SELECT regress_cw_wait_gone('regress_act_priv_app2') AS app2_gone;
 SELECT * FROM dblink('su1', 'SELECT 2') AS t(su1_alive int);
 
 --
@@ -405,15 +380,15 @@ SELECT count(*) AS pg_cron_installed FROM pg_extension WHERE extname = 'pg_cron'
 SELECT connwatch.schedule_enforcement();
 SELECT connwatch.unschedule_enforcement();
 \set SHOW_CONTEXT errors
-SELECT pg_temp.sqlstate_of('SELECT connwatch.schedule_enforcement()');
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.schedule_enforcement('*/5 * * * *')$$);
-SELECT pg_temp.sqlstate_of('SELECT connwatch.unschedule_enforcement()');
-SELECT pg_temp.sqlstate_of('SELECT connwatch.schedule_enforcement(NULL)');
+SELECT regress_cw_sqlstate_of('SELECT connwatch.schedule_enforcement()');
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.schedule_enforcement('*/5 * * * *')$$);
+SELECT regress_cw_sqlstate_of('SELECT connwatch.unschedule_enforcement()');
+SELECT regress_cw_sqlstate_of('SELECT connwatch.schedule_enforcement(NULL)');
 
 -- clean up
 SELECT dblink_disconnect('su1');
-SELECT pg_temp.sqlstate_of($$SELECT dblink_disconnect('app1')$$) IS NOT NULL AS app1_closed;
-SELECT pg_temp.sqlstate_of($$SELECT dblink_disconnect('app2')$$) IS NOT NULL AS app2_closed;
+SELECT regress_cw_sqlstate_of($$SELECT dblink_disconnect('app1')$$) IS NOT NULL AS app1_closed;
+SELECT regress_cw_sqlstate_of($$SELECT dblink_disconnect('app2')$$) IS NOT NULL AS app2_closed;
 DELETE FROM connwatch.terminations WHERE application_name LIKE 'regress_act_priv_%';
 DROP OWNED BY regress_act_priv_cleaner, regress_act_priv_nobody, regress_act_priv_peer;
 DROP ROLE regress_act_priv_cleaner;

@@ -11,46 +11,6 @@ CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS pg_connwatch;
 RESET client_min_messages;
 
-CREATE FUNCTION pg_temp.wait_gone(app text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1..3000 LOOP
-        PERFORM pg_stat_clear_snapshot();
-        IF NOT EXISTS (SELECT 1 FROM pg_stat_activity
-                       WHERE application_name = app) THEN
-            RETURN true;
-        END IF;
-        PERFORM pg_sleep(0.01);
-    END LOOP;
-    RETURN false;
-END
-$$;
-
-CREATE FUNCTION pg_temp.wait_state(app text, wanted text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1..3000 LOOP
-        PERFORM pg_stat_clear_snapshot();
-        IF EXISTS (SELECT 1 FROM pg_stat_activity
-                   WHERE application_name = app AND state = wanted) THEN
-            RETURN true;
-        END IF;
-        PERFORM pg_sleep(0.01);
-    END LOOP;
-    RETURN false;
-END
-$$;
-
-CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
-
 -- Open a dblink session as role, tagged app, and run stmts in it (errors
 -- are not raised: an aborted transaction is one of the victims).
 CREATE FUNCTION pg_temp.victim(app text, role text, VARIADIC stmts text[])
@@ -59,11 +19,8 @@ LANGUAGE plpgsql SET client_min_messages = warning AS $$
 DECLARE
     stmt text;
 BEGIN
-    PERFORM dblink_connect(app,
-        format('dbname=%s port=%s host=%s user=%s application_name=%s',
-               current_database(), current_setting('port'),
-               split_part(current_setting('unix_socket_directories'), ',', 1),
-               role, app));
+    PERFORM dblink_connect(app, regress_cw_connstr(app, dbname => current_database(),
+                                                   username => role));
     FOREACH stmt IN ARRAY stmts LOOP
         PERFORM dblink_exec(app, stmt, false);
     END LOOP;
@@ -212,7 +169,7 @@ SELECT application_name, state, action,
        regexp_replace(reason, ' for .*', ' for ...') AS reason
 FROM connwatch.terminate_idle_in_transaction('0',
     application_name => 'regress_act_rules_a_') ORDER BY application_name COLLATE "C";
-SELECT pg_temp.wait_gone('regress_act_rules_a1') AS a1_gone;
+SELECT regress_cw_wait_gone('regress_act_rules_a1') AS a1_gone;
 RESET connwatch.max_terminations_per_run;
 
 --
@@ -228,10 +185,10 @@ FROM connwatch.terminate_idle_in_transaction('0',
 SELECT application_name, action,
        regexp_replace(reason, ' for .*', ' for ...') AS reason
 FROM connwatch.terminate_idle('0', application_name => 'regress_act_rules_%');
-SELECT pg_temp.wait_gone('regress_act_rules_a2') AS a2_gone,
-       pg_temp.wait_gone('regress_act_rules_ab') AS ab_gone,
-       pg_temp.wait_gone('regress_act_rules_u1') AS u1_gone,
-       pg_temp.wait_gone('regress_act_rules_i1') AS i1_gone;
+SELECT regress_cw_wait_gone('regress_act_rules_a2') AS a2_gone,
+       regress_cw_wait_gone('regress_act_rules_ab') AS ab_gone,
+       regress_cw_wait_gone('regress_act_rules_u1') AS u1_gone,
+       regress_cw_wait_gone('regress_act_rules_i1') AS i1_gone;
 SELECT * FROM pg_temp.victims();
 SELECT application_name,
        CASE WHEN usename = current_user THEN 'me' ELSE usename END AS usename,
@@ -248,7 +205,7 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY application_name COLLATE "C";
 SET connwatch.cancel_grace_period = '200ms';
 SELECT pg_temp.victim('regress_act_rules_l1', current_user, 'BEGIN', 'SET search_path = public');
 SELECT dblink_send_query('regress_act_rules_l1', 'SELECT pg_sleep(300)');
-SELECT pg_temp.wait_state('regress_act_rules_l1', 'active') AS l1_active;
+SELECT regress_cw_wait_state('regress_act_rules_l1', 'active') AS l1_active;
 SELECT application_name, state, action,
        regexp_replace(reason, ' for .*', ' for ...') AS reason
 FROM connwatch.terminate_long_transactions('0', true,
@@ -266,7 +223,7 @@ FROM connwatch.terminate_long_transactions('0',
     application_name => 'regress_act_rules_l1') WITH ORDINALITY AS r(pid, backend_start,
     datname, usename, application_name, client_addr, state, state_age, xact_age,
     xmin_age, action, reason, policy, n);
-SELECT pg_temp.wait_gone('regress_act_rules_l1') AS l1_gone;
+SELECT regress_cw_wait_gone('regress_act_rules_l1') AS l1_gone;
 SELECT state, query, action, regexp_replace(reason, ' for .*', ' for ...') AS reason
 FROM connwatch.terminations WHERE application_name = 'regress_act_rules_l1'
 ORDER BY logged_at;
@@ -274,12 +231,12 @@ ORDER BY logged_at;
 -- cancel_first => false: terminated at once
 SELECT pg_temp.victim('regress_act_rules_l2', current_user, 'BEGIN', 'SET search_path = public');
 SELECT dblink_send_query('regress_act_rules_l2', 'SELECT pg_sleep(300)');
-SELECT pg_temp.wait_state('regress_act_rules_l2', 'active') AS l2_active;
+SELECT regress_cw_wait_state('regress_act_rules_l2', 'active') AS l2_active;
 SELECT application_name, state, action,
        regexp_replace(reason, ' for .*', ' for ...') AS reason
 FROM connwatch.terminate_long_transactions('0',
     application_name => 'regress_act_rules_l2', cancel_first => false);
-SELECT pg_temp.wait_gone('regress_act_rules_l2') AS l2_gone;
+SELECT regress_cw_wait_gone('regress_act_rules_l2') AS l2_gone;
 
 -- idle in a long transaction: nothing to cancel, terminated at once
 SELECT pg_temp.victim('regress_act_rules_l3', current_user, 'BEGIN', 'SET search_path = public');
@@ -287,7 +244,7 @@ SELECT application_name, state, action,
        regexp_replace(reason, ' for .*', ' for ...') AS reason
 FROM connwatch.terminate_long_transactions('0',
     application_name => 'regress_act_rules_l3');
-SELECT pg_temp.wait_gone('regress_act_rules_l3') AS l3_gone;
+SELECT regress_cw_wait_gone('regress_act_rules_l3') AS l3_gone;
 SELECT application_name, action, count(*) FROM connwatch.terminations
 WHERE application_name IN ('regress_act_rules_l2', 'regress_act_rules_l3')
 GROUP BY 1, 2 ORDER BY application_name COLLATE "C";
@@ -296,30 +253,30 @@ RESET connwatch.cancel_grace_period;
 --
 -- Bad input
 --
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle_in_transaction(NULL)$$);
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle(NULL)$$);
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_long_transactions(NULL)$$);
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle_in_transaction('-1 s')$$);
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle('-1 day')$$);
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_long_transactions('-1 mon')$$);
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_idle_in_transaction(NULL)$$);
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_idle(NULL)$$);
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_long_transactions(NULL)$$);
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_idle_in_transaction('-1 s')$$);
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_idle('-1 day')$$);
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_long_transactions('-1 mon')$$);
 -- mixed signs: what counts is the interval's value, as for the policies' CHECK
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle('1 day -1 s', true,
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_idle('1 day -1 s', true,
     application_name => 'regress_act_rules_%')$$);
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle('1 s -1 day', true,
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_idle('1 s -1 day', true,
     application_name => 'regress_act_rules_%')$$);
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle_in_transaction('0', NULL)$$);
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_idle('0', NULL)$$);
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_long_transactions('0', NULL)$$);
-SELECT pg_temp.sqlstate_of($$SELECT connwatch.terminate_long_transactions('0', true,
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_idle_in_transaction('0', NULL)$$);
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_idle('0', NULL)$$);
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_long_transactions('0', NULL)$$);
+SELECT regress_cw_sqlstate_of($$SELECT connwatch.terminate_long_transactions('0', true,
     cancel_first => NULL)$$);
-SELECT pg_temp.sqlstate_of($$SET connwatch.max_terminations_per_run = -1$$);
+SELECT regress_cw_sqlstate_of($$SET connwatch.max_terminations_per_run = -1$$);
 SHOW connwatch.max_terminations_per_run;
 
 -- clean up: the protected sessions are still there
 SELECT * FROM pg_temp.victims();
 SELECT dblink_disconnect('regress_act_rules_pr');
 SELECT dblink_disconnect('regress_act_rules_pd');
-SELECT pg_temp.wait_gone('regress_act_rules_pr') AS pr_gone;
-SELECT pg_temp.wait_gone('pg_dump') AS pd_gone;
+SELECT regress_cw_wait_gone('regress_act_rules_pr') AS pr_gone;
+SELECT regress_cw_wait_gone('pg_dump') AS pd_gone;
 DROP ROLE regress_act_rules_user;
 DROP ROLE regress_cw_protected;

@@ -37,32 +37,20 @@ PORT=${BENCH_PORT:-55302}
 INSTALL=auto
 KEEP=0
 
-usage() {
-	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
-}
-
-die() {
-	echo "act_run.sh: ERROR: $*" >&2
-	exit 1
-}
+# usage, die, psql_q and the bench_* setup functions
+. "$HERE/lib.sh"
 
 while [ $# -gt 0 ]; do
+	bench_common_arg "$@"
+	if [ "$SHIFT" -gt 0 ]; then
+		shift "$SHIFT"
+		continue
+	fi
 	case "$1" in
-	--connections) CONNECTIONS=${2:?}; shift 2 ;;
-	--connections=*) CONNECTIONS=${1#*=}; shift ;;
 	--victims) VICTIMS=${2:?}; shift 2 ;;
 	--victims=*) VICTIMS=${1#*=}; shift ;;
 	--repeats) REPEATS=${2:?}; shift 2 ;;
 	--repeats=*) REPEATS=${1#*=}; shift ;;
-	--duration) DURATION=${2:?}; shift 2 ;;
-	--duration=*) DURATION=${1#*=}; shift ;;
-	--rounds) ROUNDS=${2:?}; shift 2 ;;
-	--rounds=*) ROUNDS=${1#*=}; shift ;;
-	--port) PORT=${2:?}; shift 2 ;;
-	--port=*) PORT=${1#*=}; shift ;;
-	--install) INSTALL=yes; shift ;;
-	--keep) KEEP=1; shift ;;
-	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
 done
@@ -89,51 +77,14 @@ HEALTHY=$((CONNECTIONS - VICTIMS))
 # ---------------------------------------------------------------------------
 # Prerequisites
 # ---------------------------------------------------------------------------
-if ! [ -f "$("$PG_CONFIG" --includedir 2>/dev/null)/libpq-fe.h" ] ||
-	! command -v cc >/dev/null; then
-	[ "$(id -u)" = 0 ] || die "libpq-dev and a C compiler are needed (apt-get install libpq-dev gcc)"
-	echo "== installing libpq-dev and gcc"
-	apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpq-dev gcc >/dev/null
-fi
-PGBIN=$("$PG_CONFIG" --bindir)
-[ -x "$PGBIN/pgbench" ] || die "pgbench not found in $PGBIN"
-PGBENCH=$PGBIN/pgbench
-PSQL=$PGBIN/psql
+bench_prerequisites
 
-if [ "$INSTALL" = auto ]; then
-	if [ -f "$("$PG_CONFIG" --sharedir)/extension/pg_connwatch.control" ] &&
-		[ -f "$("$PG_CONFIG" --pkglibdir)/pg_connwatch.so" ]; then
-		INSTALL=no
-	else
-		INSTALL=yes
-	fi
-fi
-if [ "$INSTALL" = yes ]; then
-	echo "== building and installing pg_connwatch (make && make install in $ROOT)"
-	make -s -C "$ROOT" PG_CONFIG="$PG_CONFIG" >/dev/null
-	make -s -C "$ROOT" PG_CONFIG="$PG_CONFIG" install >/dev/null
-fi
-
-for prog in hold_sessions term_timer; do
-	if ! [ -x "$HERE/$prog" ] || [ "$HERE/$prog.c" -nt "$HERE/$prog" ]; then
-		echo "== building $HERE/$prog"
-		cc -O2 -Wall -Wextra -I"$("$PG_CONFIG" --includedir)" -o "$HERE/$prog" \
-			"$HERE/$prog.c" -L"$("$PG_CONFIG" --libdir)" -lpq
-	fi
-done
+bench_build hold_sessions term_timer
 HOLDER=$HERE/hold_sessions
 TIMER=$HERE/term_timer
 
 # The holders keep one socket per session open.
-NEED_FILES=$((CONNECTIONS + 256))
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$NEED_FILES" ]; then
-	if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$NEED_FILES" ]; then
-		ulimit -Hn "$NEED_FILES" 2>/dev/null ||
-			die "open-file limit $(ulimit -Hn) < $NEED_FILES; raise it (ulimit -n) or run as root"
-	fi
-	ulimit -n "$NEED_FILES"
-fi
+bench_raise_nofile $((CONNECTIONS + 256))
 
 # ---------------------------------------------------------------------------
 # Cluster
@@ -148,12 +99,7 @@ cleanup() {
 		kill "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
-	bash "$ROOT/scripts/pgcluster.sh" stop "$DIR" || true
-	if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
-		echo "(files kept in $DIR)" >&2
-	else
-		rm -rf "$DIR"
-	fi
+	bench_stop_cluster "$rc"
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -161,18 +107,8 @@ trap 'exit 130' INT TERM
 
 MAX_CONNECTIONS=$((CONNECTIONS + 100))
 echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== starting a cluster in $DIR (port $PORT, max_connections = $MAX_CONNECTIONS)"
 # autovacuum off: no process but the held ones may come or go.
-bash "$ROOT/scripts/pgcluster.sh" start "$DIR" "$PORT" \
-	"max_connections = $MAX_CONNECTIONS" \
-	"autovacuum = off" ||
-	{ tail -20 "$DIR/server.log" >&2; die "could not start the cluster"; }
-eval "$(bash "$ROOT/scripts/pgcluster.sh" env "$DIR" "$PORT")"
-export PGDATABASE=postgres
-
-psql_q() {
-	"$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@"
-}
+bench_start_cluster "$MAX_CONNECTIONS"
 
 psql_q -d postgres <<'SQL' || die "setup SQL failed"
 CREATE EXTENSION pg_connwatch;

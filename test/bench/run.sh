@@ -29,30 +29,18 @@ PORT=${BENCH_PORT:-55301}
 INSTALL=auto
 KEEP=0
 
-usage() {
-	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
-}
-
-die() {
-	echo "run.sh: ERROR: $*" >&2
-	exit 1
-}
+# usage, die, psql_q and the bench_* setup functions
+. "$HERE/lib.sh"
 
 while [ $# -gt 0 ]; do
+	bench_common_arg "$@"
+	if [ "$SHIFT" -gt 0 ]; then
+		shift "$SHIFT"
+		continue
+	fi
 	case "$1" in
-	--connections) CONNECTIONS=${2:?}; shift 2 ;;
-	--connections=*) CONNECTIONS=${1#*=}; shift ;;
 	--levels) LEVELS=${2:?}; shift 2 ;;
 	--levels=*) LEVELS=${1#*=}; shift ;;
-	--duration) DURATION=${2:?}; shift 2 ;;
-	--duration=*) DURATION=${1#*=}; shift ;;
-	--rounds) ROUNDS=${2:?}; shift 2 ;;
-	--rounds=*) ROUNDS=${1#*=}; shift ;;
-	--port) PORT=${2:?}; shift 2 ;;
-	--port=*) PORT=${1#*=}; shift ;;
-	--install) INSTALL=yes; shift ;;
-	--keep) KEEP=1; shift ;;
-	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
 done
@@ -76,48 +64,13 @@ done
 # ---------------------------------------------------------------------------
 # Prerequisites
 # ---------------------------------------------------------------------------
-if ! [ -f "$("$PG_CONFIG" --includedir 2>/dev/null)/libpq-fe.h" ] ||
-	! command -v cc >/dev/null; then
-	[ "$(id -u)" = 0 ] || die "libpq-dev and a C compiler are needed (apt-get install libpq-dev gcc)"
-	echo "== installing libpq-dev and gcc"
-	apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpq-dev gcc >/dev/null
-fi
-PGBIN=$("$PG_CONFIG" --bindir)
-[ -x "$PGBIN/pgbench" ] || die "pgbench not found in $PGBIN"
-PGBENCH=$PGBIN/pgbench
-PSQL=$PGBIN/psql
+bench_prerequisites
 
-if [ "$INSTALL" = auto ]; then
-	if [ -f "$("$PG_CONFIG" --sharedir)/extension/pg_connwatch.control" ] &&
-		[ -f "$("$PG_CONFIG" --pkglibdir)/pg_connwatch.so" ]; then
-		INSTALL=no
-	else
-		INSTALL=yes
-	fi
-fi
-if [ "$INSTALL" = yes ]; then
-	echo "== building and installing pg_connwatch (make && make install in $ROOT)"
-	make -s -C "$ROOT" PG_CONFIG="$PG_CONFIG" >/dev/null
-	make -s -C "$ROOT" PG_CONFIG="$PG_CONFIG" install >/dev/null
-fi
-
+bench_build hold_sessions
 HOLDER=$HERE/hold_sessions
-if ! [ -x "$HOLDER" ] || [ "$HERE/hold_sessions.c" -nt "$HOLDER" ]; then
-	echo "== building $HOLDER"
-	cc -O2 -Wall -Wextra -I"$("$PG_CONFIG" --includedir)" -o "$HOLDER" \
-		"$HERE/hold_sessions.c" -L"$("$PG_CONFIG" --libdir)" -lpq
-fi
 
 # The holder keeps one socket per session open.
-NEED_FILES=$((MAX_LEVEL + 256))
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$NEED_FILES" ]; then
-	if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$NEED_FILES" ]; then
-		ulimit -Hn "$NEED_FILES" 2>/dev/null ||
-			die "open-file limit $(ulimit -Hn) < $NEED_FILES; raise it (ulimit -n) or run as root"
-	fi
-	ulimit -n "$NEED_FILES"
-fi
+bench_raise_nofile $((MAX_LEVEL + 256))
 
 # ---------------------------------------------------------------------------
 # Cluster
@@ -131,35 +84,20 @@ cleanup() {
 		kill "$HOLDER_PID" 2>/dev/null || true
 		wait "$HOLDER_PID" 2>/dev/null || true
 	fi
-	bash "$ROOT/scripts/pgcluster.sh" stop "$DIR" || true
-	if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
-		echo "(files kept in $DIR)" >&2
-	else
-		rm -rf "$DIR"
-	fi
+	bench_stop_cluster "$rc"
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 MAX_CONNECTIONS=$((MAX_LEVEL + 100))
-echo "== starting a cluster in $DIR (port $PORT, max_connections = $MAX_CONNECTIONS)"
 # autovacuum off: the population of backends must not change between the
 # correctness checks' two reads.  Everything else keeps its default
 # (track_activity_query_size = 1024, max_locks_per_transaction = 64).
-bash "$ROOT/scripts/pgcluster.sh" start "$DIR" "$PORT" \
-	"max_connections = $MAX_CONNECTIONS" \
-	"autovacuum = off" ||
-	{ tail -20 "$DIR/server.log" >&2; die "could not start the cluster"; }
-eval "$(bash "$ROOT/scripts/pgcluster.sh" env "$DIR" "$PORT")"
-export PGDATABASE=postgres
+bench_start_cluster "$MAX_CONNECTIONS"
 # The sessions the benchmark holds are seconds old: let long_transactions see
 # them (the SQL equivalent uses the same 1 second).
 export PGOPTIONS="-c connwatch.long_transaction_threshold=1s"
-
-psql_q() {
-	"$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@"
-}
 
 psql_q -d postgres <<'SQL' || die "setup SQL failed"
 CREATE EXTENSION pg_connwatch;

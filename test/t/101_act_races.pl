@@ -30,6 +30,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ConnwatchTest;
+
 my $ROUNDS  = 20;
 my $BARRIER = 424201;    # the primitive's debug barrier
 my $BLOCKER = 424202;    # keeps a victim's statement active
@@ -50,98 +54,9 @@ CREATE ROLE regress_race LOGIN;
 });
 
 #
-# Helpers around PostgreSQL::Test::BackgroundPsql
+# Helpers (session, send_sql, wait_sql, run_sql and close_session come
+# from ConnwatchTest)
 #
-my $seq = 0;
-
-# A background psql session as $user (default: the bootstrap superuser)
-# with application_name $app.  Errors do not end it.
-sub session
-{
-	my ($app, $user) = @_;
-	local %ENV = %ENV;
-	$ENV{PGAPPNAME} = $app;
-	$ENV{PGUSER}    = $user if defined $user;
-	my $s = $node->background_psql('postgres', on_error_stop => 0);
-	$s->set_query_timer_restart;
-	my $row = $s->query_safe(
-		q{SELECT pg_backend_pid() || '|' || backend_start
-		  FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid()});
-	my ($pid, $start) = split /\|/, $row;
-	return { psql => $s, pid => $pid, start => $start, app => $app };
-}
-
-# Send SQL without waiting for its result.
-sub send_sql
-{
-	my ($s, $sql) = @_;
-	my $psql = $s->{psql};
-	my $tag  = 'async_done_' . ++$seq;
-	$s->{tag} = $tag;
-	$psql->{stdout} = '';
-	$psql->{stderr} = '';
-	$psql->{timeout}->start;
-	$psql->{stdin} .= "$sql\n;\n\\echo '$tag'\n\\warn '$tag'\n";
-	eval { $psql->{run}->pump_nb; 1 };    # a dead psql shows in wait_sql
-	return;
-}
-
-# Wait for what send_sql sent; returns (stdout, stderr).
-sub wait_sql
-{
-	my ($s) = @_;
-	my $psql = $s->{psql};
-	my $tag  = $s->{tag};
-	my $ended = 0;
-	until (($psql->{stdout} =~ /$tag\r?\n/ && $psql->{stderr} =~ /$tag\r?\n/)
-		  || $psql->{timeout}->is_expired)
-	{
-		# psql exits when its backend was terminated: report, do not die
-		if (!eval { $psql->{run}->pump; 1 })
-		{
-			$ended = 1;
-			last;
-		}
-	}
-	die "timed out waiting for the result of an asynchronous statement"
-	  if !$ended && $psql->{timeout}->is_expired;
-	my ($out, $err) = ($psql->{stdout}, $psql->{stderr});
-	$err .= "\n(psql exited)" if $ended;
-	$out =~ s/\r?\n?$tag\r?\n//;
-	$err =~ s/\r?\n?$tag\r?\n//;
-	$psql->{stdout} = '';
-	$psql->{stderr} = '';
-	return ($out, $err);
-}
-
-sub run_sql
-{
-	my ($s, $sql) = @_;
-	send_sql($s, $sql);
-	return wait_sql($s);
-}
-
-# End a session whose backend may be gone already.
-sub close_session
-{
-	my ($s) = @_;
-	my $run = $s->{psql}{run};
-	eval {
-		$run->pump_nb;
-		if ($run->pumpable)
-		{
-			$s->{psql}{stdin} .= "\\q\n";
-			$run->finish;
-		}
-		else
-		{
-			$run->kill_kill;
-		}
-		1;
-	} or eval { $run->kill_kill };
-	return;
-}
-
 # Poll $sql in the controller session until it returns $expected.
 my $controller;
 sub poll
@@ -180,11 +95,11 @@ sub actor_waits_at_barrier
 	return;
 }
 
-$controller = session('regress_race_controller');
+$controller = session($node, 'regress_race_controller');
 
 # The actor: a superuser session with the barrier on.  The library is
 # loaded first so that the SUSET GUC exists when it is set.
-my $actor = session('regress_race_actor');
+my $actor = session($node, 'regress_race_actor');
 my (undef, $err) = run_sql($actor,
 	"SELECT count(*) FROM connwatch.sessions; SET connwatch.debug_signal_barrier = $BARRIER;");
 is($err, '', 'actor set the debug barrier');
@@ -217,7 +132,7 @@ sub race
 sub idle_in_transaction_victim
 {
 	my ($app) = @_;
-	my $v = session($app, 'regress_race');
+	my $v = session($node, $app, 'regress_race');
 	my (undef, $err) = run_sql($v, 'BEGIN; SELECT 1;');
 	die "victim: $err" if $err ne '';
 	return $v;
@@ -340,7 +255,7 @@ sub idle_in_transaction_victim
 					'0', 'the victim to disconnect');
 				for (1 .. 2)
 				{
-					my $n = session('race_e', 'regress_race');
+					my $n = session($node, 'race_e', 'regress_race');
 					run_sql($n, 'BEGIN; SELECT 1;');
 					push @newcomers, $n;
 				}
@@ -401,11 +316,11 @@ is_deeply(
 
 	# A (pid, backend_start) of a session that has exited is refused as
 	# gone, while other sessions have connected since.
-	my $old = session('race_d_old', 'regress_race');
+	my $old = session($node, 'race_d_old', 'regress_race');
 	close_session($old);
 	poll("SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = $old->{pid}",
 		'0', 'the old session to exit');
-	my $new = session('race_d_new', 'regress_race');
+	my $new = session($node, 'race_d_new', 'regress_race');
 	($res, $err) = run_sql($controller,
 		"SELECT connwatch.terminate_backend($old->{pid}, '$old->{start}')");
 	is($res, 'f', 'e: terminate_backend on an exited session returns false');
@@ -438,7 +353,7 @@ is_deeply(
 		 WHERE application_name = 'race_f' AND idle_for > '$threshold'",
 		scalar(@all), 'the f victims to be idle long enough');
 
-	my $reader = session('regress_race_reader');
+	my $reader = session($node, 'regress_race_reader');
 	my ($seen, $err) = run_sql($reader,
 		"BEGIN;
 		 SELECT count(*) FROM connwatch.idle_in_transaction

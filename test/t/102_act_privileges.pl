@@ -32,6 +32,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ConnwatchTest qw(send_sql wait_sql run_sql close_session);
+
 my $node = PostgreSQL::Test::Cluster->new('privs');
 $node->init(allows_streaming => 1);
 $node->append_conf('postgresql.conf', "max_connections = 40\n");
@@ -90,10 +94,9 @@ $$;
 });
 
 #
-# Helpers around PostgreSQL::Test::BackgroundPsql
+# Helpers (send_sql, wait_sql, run_sql and close_session come from
+# ConnwatchTest)
 #
-my $seq = 0;
-
 sub session
 {
 	my ($app, $user, %opt) = @_;
@@ -109,74 +112,6 @@ sub session
 		  FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid()});
 	@$self{qw(pid start)} = split /\|/, $row;
 	return $self;
-}
-
-sub send_sql
-{
-	my ($s, $sql) = @_;
-	my $psql = $s->{psql};
-	my $tag  = 'async_done_' . ++$seq;
-	$s->{tag} = $tag;
-	$psql->{stdout} = '';
-	$psql->{stderr} = '';
-	$psql->{timeout}->start;
-	$psql->{stdin} .= "$sql\n;\n\\echo '$tag'\n\\warn '$tag'\n";
-	eval { $psql->{run}->pump_nb; 1 };    # a dead psql shows in wait_sql
-	return;
-}
-
-sub wait_sql
-{
-	my ($s) = @_;
-	my $psql = $s->{psql};
-	my $tag  = $s->{tag};
-	my $ended = 0;
-	until (($psql->{stdout} =~ /$tag\r?\n/ && $psql->{stderr} =~ /$tag\r?\n/)
-		  || $psql->{timeout}->is_expired)
-	{
-		# psql exits when its backend was terminated: report, do not die
-		if (!eval { $psql->{run}->pump; 1 })
-		{
-			$ended = 1;
-			last;
-		}
-	}
-	die "timed out waiting for the result of an asynchronous statement"
-	  if !$ended && $psql->{timeout}->is_expired;
-	my ($out, $err) = ($psql->{stdout}, $psql->{stderr});
-	$err .= "\n(psql exited)" if $ended;
-	$out =~ s/\r?\n?$tag\r?\n//;
-	$err =~ s/\r?\n?$tag\r?\n//;
-	$psql->{stdout} = '';
-	$psql->{stderr} = '';
-	return ($out, $err);
-}
-
-sub run_sql
-{
-	my ($s, $sql) = @_;
-	send_sql($s, $sql);
-	return wait_sql($s);
-}
-
-sub close_session
-{
-	my ($s) = @_;
-	my $run = $s->{psql}{run};
-	eval {
-		$run->pump_nb;
-		if ($run->pumpable)
-		{
-			$s->{psql}{stdin} .= "\\q\n";
-			$run->finish;
-		}
-		else
-		{
-			$run->kill_kill;
-		}
-		1;
-	} or eval { $run->kill_kill };
-	return;
 }
 
 my $controller = session('regress_priv_controller');

@@ -26,6 +26,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ConnwatchTest;
+
 my $LEAKS       = 4;
 my $POLL_LIMIT  = 150;    # seconds: two pg_cron minutes and some slack
 
@@ -66,43 +70,8 @@ VALUES ('leaks', 'idle in transaction', '5 seconds', 'leaky_app');
 });
 
 #
-# Helpers around PostgreSQL::Test::BackgroundPsql
+# Helpers (session and close_session come from ConnwatchTest)
 #
-sub session
-{
-	my ($app, $user) = @_;
-	local %ENV = %ENV;
-	$ENV{PGAPPNAME} = $app;
-	$ENV{PGUSER}    = $user;
-	my $s = $node->background_psql('postgres', on_error_stop => 0);
-	$s->set_query_timer_restart;
-	my ($row) = $s->query_safe(
-		q{SELECT pg_backend_pid() || '|' || backend_start
-		  FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid()});
-	my ($pid, $start) = split /\|/, $row;
-	return { psql => $s, pid => $pid, start => $start, app => $app };
-}
-
-sub close_session
-{
-	my ($s) = @_;
-	my $run = $s->{psql}{run};
-	eval {
-		$run->pump_nb;
-		if ($run->pumpable)
-		{
-			$s->{psql}{stdin} .= "\\q\n";
-			$run->finish;
-		}
-		else
-		{
-			$run->kill_kill;
-		}
-		1;
-	} or eval { $run->kill_kill };
-	return;
-}
-
 sub psql_as
 {
 	my ($user, $sql) = @_;
@@ -137,21 +106,21 @@ is( $node->safe_psql(
 # Workload.  The superuser's leak comes first, so that whichever run kills
 # the last application leak has seen it older than the policy's threshold.
 #
-my $super_leak = session('leaky_app', 'regress_leaky_super');
+my $super_leak = session($node, 'leaky_app', 'regress_leaky_super');
 $super_leak->{xact_start} = $super_leak->{psql}->query_safe('BEGIN; SELECT now();');
 my @leaks;
 for (1 .. $LEAKS)
 {
-	my $s = session('leaky_app', 'regress_app');
+	my $s = session($node, 'leaky_app', 'regress_app');
 	$s->{psql}->query_safe('BEGIN; SELECT 1;');
 	push @leaks, $s;
 }
 my @healthy;
 for (1 .. 3)
 {
-	push @healthy, session('healthy_pool', 'regress_app');
+	push @healthy, session($node, 'healthy_pool', 'regress_app');
 }
-my $other = session('other_app', 'regress_app');
+my $other = session($node, 'other_app', 'regress_app');
 $other->{xact_start} = $other->{psql}->query_safe('BEGIN; SELECT now();');
 my @untouched = ($super_leak, @healthy, $other);
 my $leak_pids = pid_list(@leaks);

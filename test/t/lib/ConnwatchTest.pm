@@ -1,0 +1,108 @@
+# ConnwatchTest - helpers shared by the act-layer TAP tests, around
+# PostgreSQL::Test::BackgroundPsql.  Not a test itself (prove runs
+# test/t/*.pl only).  Load it with
+#
+#   use FindBin;
+#   use lib "$FindBin::Bin/lib";
+#   use ConnwatchTest;
+
+package ConnwatchTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+our @EXPORT = qw(session send_sql wait_sql run_sql close_session);
+
+my $seq = 0;
+
+# A background psql session on $node as $user (default: the bootstrap
+# superuser) with application_name $app.  Errors do not end it.
+sub session
+{
+	my ($node, $app, $user) = @_;
+	local %ENV = %ENV;
+	$ENV{PGAPPNAME} = $app;
+	$ENV{PGUSER}    = $user if defined $user;
+	my $s = $node->background_psql('postgres', on_error_stop => 0);
+	$s->set_query_timer_restart;
+	my $row = $s->query_safe(
+		q{SELECT pg_backend_pid() || '|' || backend_start
+		  FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid()});
+	my ($pid, $start) = split /\|/, $row;
+	return { psql => $s, pid => $pid, start => $start, app => $app };
+}
+
+# Send SQL without waiting for its result.
+sub send_sql
+{
+	my ($s, $sql) = @_;
+	my $psql = $s->{psql};
+	my $tag  = 'async_done_' . ++$seq;
+	$s->{tag} = $tag;
+	$psql->{stdout} = '';
+	$psql->{stderr} = '';
+	$psql->{timeout}->start;
+	$psql->{stdin} .= "$sql\n;\n\\echo '$tag'\n\\warn '$tag'\n";
+	eval { $psql->{run}->pump_nb; 1 };    # a dead psql shows in wait_sql
+	return;
+}
+
+# Wait for what send_sql sent; returns (stdout, stderr).
+sub wait_sql
+{
+	my ($s) = @_;
+	my $psql = $s->{psql};
+	my $tag  = $s->{tag};
+	my $ended = 0;
+	until (($psql->{stdout} =~ /$tag\r?\n/ && $psql->{stderr} =~ /$tag\r?\n/)
+		  || $psql->{timeout}->is_expired)
+	{
+		# psql exits when its backend was terminated: report, do not die
+		if (!eval { $psql->{run}->pump; 1 })
+		{
+			$ended = 1;
+			last;
+		}
+	}
+	die "timed out waiting for the result of an asynchronous statement"
+	  if !$ended && $psql->{timeout}->is_expired;
+	my ($out, $err) = ($psql->{stdout}, $psql->{stderr});
+	$err .= "\n(psql exited)" if $ended;
+	$out =~ s/\r?\n?$tag\r?\n//;
+	$err =~ s/\r?\n?$tag\r?\n//;
+	$psql->{stdout} = '';
+	$psql->{stderr} = '';
+	return ($out, $err);
+}
+
+# Send SQL and wait for it; returns (stdout, stderr).
+sub run_sql
+{
+	my ($s, $sql) = @_;
+	send_sql($s, $sql);
+	return wait_sql($s);
+}
+
+# End a session whose backend may be gone already.
+sub close_session
+{
+	my ($s) = @_;
+	my $run = $s->{psql}{run};
+	eval {
+		$run->pump_nb;
+		if ($run->pumpable)
+		{
+			$s->{psql}{stdin} .= "\\q\n";
+			$run->finish;
+		}
+		else
+		{
+			$run->kill_kill;
+		}
+		1;
+	} or eval { $run->kill_kill };
+	return;
+}
+
+1;
