@@ -202,7 +202,10 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY application_name COLLATE "C";
 --
 -- Long transactions: cancel first, terminate after the grace period
 --
-SET connwatch.cancel_grace_period = '200ms';
+-- (2 s: long enough for the cancel to be processed even on a loaded
+-- machine, so that the session is idle in its aborted block when the grace
+-- period ends; escalation waits the whole period for the client to roll back)
+SET connwatch.cancel_grace_period = '2s';
 SELECT pg_temp.victim('regress_act_rules_l1', current_user, 'BEGIN', 'SET search_path = public');
 SELECT dblink_send_query('regress_act_rules_l1', 'SELECT pg_sleep(300)');
 SELECT regress_cw_wait_state('regress_act_rules_l1', 'active') AS l1_active;

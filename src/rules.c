@@ -104,8 +104,9 @@ static void cw_begin_run(CwRun *run, FunctionCallInfo fcinfo, int read_flags);
 static void cw_apply_rule(CwRun *run, CwRule *rule);
 static bool cw_rule_matches(CwRun *run, const CwRule *rule, const CwBackend *be);
 static bool cw_like(Datum name, bool name_null, text *pattern);
-static void cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
-				   CwObservation *observed, CwSignalKind kind, const char *why);
+static CwOutcome cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
+						CwObservation *observed, CwSignalKind kind,
+						const char *why, bool retry_on_state_change);
 static void cw_follow_up_cancels(CwRun *run);
 static void cw_write_audit(CwRun *run);
 static void cw_put_action(CwRun *run, const CwRule *rule,
@@ -479,17 +480,19 @@ cw_apply_rule(CwRun *run, CwRule *rule)
 			(be->state == STATE_RUNNING || be->state == STATE_FASTPATH))
 			kind = CW_SIGNAL_CANCEL;
 
-		cw_act(run, rule, be, &observed, kind, why);
+		(void) cw_act(run, rule, be, &observed, kind, why, false);
 	}
 }
 
 /*
  * Signal one matched session through the primitive, within the budget, and
- * report the outcome.
+ * report the outcome -- except a change of state when the caller will
+ * observe the session again (retry_on_state_change).
  */
-static void
+static CwOutcome
 cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
-	   CwObservation *observed, CwSignalKind kind, const char *why)
+	   CwObservation *observed, CwSignalKind kind, const char *why,
+	   bool retry_on_state_change)
 {
 	CwLiveSession live;
 	CwOutcome	outcome;
@@ -502,13 +505,15 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 	if (run->signals >= cw_max_terminations_per_run)
 	{
 		outcome = cw_signal_session(observed, kind, true, &live);
+		if (outcome == CW_OUTCOME_STATE_CHANGED && retry_on_state_change)
+			return outcome;
 		if (outcome == CW_OUTCOME_WOULD_SIGNAL)
 			cw_put_action(run, rule, &live.backend, "skipped",
 						  "kill budget reached");
 		else
 			cw_put_action(run, rule, live.found ? &live.backend : seen,
 						  "skipped", cw_outcome_reason(outcome));
-		return;
+		return outcome;
 	}
 
 	outcome = cw_signal_session(observed, kind, rule->dry_run, &live);
@@ -544,18 +549,25 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 			cw_put_action(run, rule, &live.backend,
 						  terminate ? "would terminate" : "would cancel", why);
 			break;
+		case CW_OUTCOME_STATE_CHANGED:
+			if (retry_on_state_change)
+				break;
+			/* FALLTHROUGH */
 		default:
 			cw_put_action(run, rule, live.found ? &live.backend : seen,
 						  "skipped", cw_outcome_reason(outcome));
 			break;
 	}
+	return outcome;
 }
 
 /*
  * Is the session we cancelled still in the transaction we cancelled in?
- * An aborted transaction block reports no xact_start, so a session that
- * went idle in transaction (aborted) after the cancel still counts: the
- * client has not ended its transaction.
+ * Three ways it can be: still in the statement we cancelled (its
+ * state_change has not moved; while the backend aborts, it reports no
+ * xact_start but is still "active"), still in the same transaction, or
+ * idle in the aborted transaction block the cancel left behind (which
+ * reports no xact_start either).
  */
 static bool
 cw_still_in_cancelled_transaction(const CwObservation *observed,
@@ -564,6 +576,8 @@ cw_still_in_cancelled_transaction(const CwObservation *observed,
 	if (!cw_read_one_backend(observed->pid, observed->slot_hint, 0, be) ||
 		be->backend_start != observed->backend_start)
 		return false;
+	if (be->state_change == observed->state_change)
+		return true;
 	if (be->xact_start != 0)
 		return be->xact_start == observed->xact_start;
 	return be->state == STATE_IDLEINTRANSACTION_ABORTED &&
@@ -613,18 +627,32 @@ cw_follow_up_cancels(CwRun *run)
 	forboth(lc, run->cancelled, rc, run->cancelled_rules)
 	{
 		const CwRule *rule = lfirst(rc);
-		CwObservation observed = *(CwObservation *) lfirst(lc);
-		CwBackend	be;
+		const CwObservation *cancelled = lfirst(lc);
+		int			attempt;
 
-		if (!cw_still_in_cancelled_transaction(&observed, cancelled_at, &be))
-			continue;
+		/*
+		 * Observe afresh and let the primitive re-check that observation.
+		 * A backend finishing its abort moves from "active" to "idle in
+		 * transaction (aborted)" and may do so in between: then observe it
+		 * again (a few times at most; it settles at once).
+		 */
+		for (attempt = 0; attempt < 3; attempt++)
+		{
+			CwObservation observed = *cancelled;
+			CwBackend	be;
 
-		observed.check_state = true;
-		observed.state = be.state;
-		observed.state_change = be.state_change;
-		observed.check_xact = false;
-		cw_act(run, rule, &be, &observed, CW_SIGNAL_TERMINATE,
-			   "transaction still open after cancel");
+			if (!cw_still_in_cancelled_transaction(cancelled, cancelled_at, &be))
+				break;
+
+			observed.check_state = true;
+			observed.state = be.state;
+			observed.state_change = be.state_change;
+			observed.check_xact = false;
+			if (cw_act(run, rule, &be, &observed, CW_SIGNAL_TERMINATE,
+					   "transaction still open after cancel",
+					   attempt < 2) != CW_OUTCOME_STATE_CHANGED)
+				break;
+		}
 	}
 }
 
