@@ -70,6 +70,8 @@ static void cw_finish_backend(int slot_index, CwBackend *be, int flags,
 							  char *query_buf);
 static void cw_read_proc(int slot_index, CwBackend *be);
 static void cw_build_pid_index(CwBackendSet *set);
+static bool cw_caller_sees_role(Oid roleid);
+static bool cw_client_addr_is_ip(const SockAddr *addr);
 
 /*
  * Attach to the "Backend Status Array" core created at start-up.
@@ -184,8 +186,6 @@ cw_read_backends(int flags)
 
 	if (flags & CW_READ_BLOCKERS)
 		cw_fill_blockers(set);
-	if (flags & CW_READ_LOCK_COUNTS)
-		cw_fill_lock_counts(set);
 
 	return set;
 }
@@ -378,7 +378,7 @@ cw_backend_by_pid(CwBackendSet *set, int pid)
  * role, or of pg_read_all_stats.  has_privs_of_role() follows inherited
  * membership only, and caches the caller's memberships.
  */
-bool
+static bool
 cw_caller_sees_role(Oid roleid)
 {
 	Oid			me = GetUserId();
@@ -527,7 +527,7 @@ cw_state_name(BackendState state)
 	return NULL;
 }
 
-bool
+static bool
 cw_client_addr_is_ip(const SockAddr *addr)
 {
 	return addr->addr.ss_family == AF_INET ||

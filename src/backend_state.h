@@ -29,7 +29,6 @@
 #define CW_READ_QUERY			0x02	/* query text */
 #define CW_READ_PROC			0x04	/* xid, xmin, wait event, status flags */
 #define CW_READ_BLOCKERS		0x08	/* blocked_by/blocking; implies PROC */
-#define CW_READ_LOCK_COUNTS		0x10	/* heavyweight locks held */
 #define CW_READ_QUERY_IN_XACT	0x20	/* query text, of sessions in a
 										 * transaction (idle in an aborted
 										 * one included) */
@@ -66,7 +65,7 @@ typedef struct CwBackend
 	uint8		status_flags;
 	Oid			proc_roleid;	/* the role signal permission is judged by */
 
-	/* From the lock manager (CW_READ_BLOCKERS, CW_READ_LOCK_COUNTS) */
+	/* From the lock manager (CW_READ_BLOCKERS, cw_fill_lock_counts()) */
 	List	   *blocked_by;		/* integer pids, pg_blocking_pids() order */
 	List	   *blocking;		/* integer pids waiting on this backend */
 	int			locks_held;
@@ -109,17 +108,15 @@ extern void cw_release_backends(CwBackendSet *set);
 extern bool cw_read_one_backend(int pid, int slot_hint, int flags,
 								CwBackend *be);
 extern CwBackend *cw_backend_by_pid(CwBackendSet *set, int pid);
-extern bool cw_caller_sees_role(Oid roleid);
 extern bool cw_is_client_backend(const CwBackend *be);
 extern TransactionId cw_backend_horizon_xid(const CwBackend *be);
 extern bool cw_waits_on_lock(const CwBackend *be);
 
 /*
- * The leading columns of idle_in_transaction, long_transactions and
- * connwatch.action: pid, backend_start, datname, usename, application_name,
- * client_addr, state.
+ * Fill the leading seven columns of idle_in_transaction, long_transactions
+ * and connwatch.action: pid, backend_start, datname, usename,
+ * application_name, client_addr, state.
  */
-#define CW_IDENTITY_COLS	7
 extern void cw_identity_datums(CwBackendSet *set, const CwBackend *be,
 							   Datum *values, bool *nulls);
 
@@ -131,7 +128,6 @@ extern void cw_client_addr_datums(const SockAddr *addr, Datum *host,
 								  bool *host_null, Datum *port,
 								  bool *port_null);
 extern Datum cw_client_host_datum(const SockAddr *addr, bool *isnull);
-extern bool cw_client_addr_is_ip(const SockAddr *addr);
 extern Datum cw_age_datum(TimestampTz now, TimestampTz since, bool *isnull);
 extern int64 cw_age_usecs(TimestampTz now, TimestampTz since);
 extern int64 cw_interval_usecs(const Interval *interval);

@@ -45,6 +45,8 @@
 #include "termination.h"
 
 static bool cw_name_in_list(const char *name, const char *list);
+static bool cw_is_protected_role(Oid roleid);
+static bool cw_is_protected_application(const char *application_name);
 static void cw_wait_at_debug_barrier(void);
 
 /*
@@ -83,7 +85,7 @@ cw_name_in_list(const char *name, const char *list)
 	return found;
 }
 
-bool
+static bool
 cw_is_protected_role(Oid roleid)
 {
 	char	   *rolname = GetUserNameFromId(roleid, true);
@@ -91,7 +93,7 @@ cw_is_protected_role(Oid roleid)
 	return rolname != NULL && cw_name_in_list(rolname, cw_protected_roles);
 }
 
-bool
+static bool
 cw_is_protected_application(const char *application_name)
 {
 	return cw_name_in_list(application_name, cw_protected_applications);

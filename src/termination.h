@@ -55,15 +55,12 @@ typedef struct CwLiveSession
 {
 	bool		found;
 	CwBackend	backend;
-	Oid			proc_roleid;
 } CwLiveSession;
 
 extern CwOutcome cw_signal_session(const CwObservation *observed,
 								   CwSignalKind kind, bool dry_run,
 								   CwLiveSession *live);
 extern const char *cw_outcome_reason(CwOutcome outcome);
-extern bool cw_is_protected_role(Oid roleid);
-extern bool cw_is_protected_application(const char *application_name);
 
 /* audit.c */
 extern void cw_log_action(const char *policy, const CwBackend *be,
