@@ -11,10 +11,12 @@ OBJS = \
 	src/xmin_horizon.o \
 	src/termination.o \
 	src/audit.o \
-	src/rules.o
+	src/rules.o \
+	src/extension_tables.o
 
 EXTENSION = pg_connwatch
-DATA = pg_connwatch--1.0.sql
+# every install and upgrade script, and the control file of version 1.0
+DATA = $(wildcard pg_connwatch--*.sql) pg_connwatch--1.0.control
 PGFILEDESC = "pg_connwatch - connection and session watchdog"
 
 # One file per topic; the lists follow the files on disk.

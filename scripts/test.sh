@@ -18,6 +18,12 @@
 # the environment.  Each regress test and each isolation spec counts as one
 # test, each TAP assertion as one; a suite or TAP file that breaks without
 # reporting a failed test (crash, bad plan, timeout) counts as one failure.
+#
+# The crash detector: whatever a suite reports, its server logs are read
+# after it, and a log that shows a crashed server process (terminated by a
+# signal, a PANIC, a crash restart) counts as one more failure, with the
+# lines around it printed.  The detector checks itself on a sample log
+# before anything runs.
 # The last line printed is "N passed, N failed"; the exit status is non-zero
 # when anything failed or nothing ran.  Every server started here is stopped
 # on every way out.
@@ -151,6 +157,60 @@ free_port() {
 	return 1
 }
 
+# The crash detector.  The patterns are matched right after the log line
+# prefix's "[pid] application " and a severity tag, so that statement text
+# quoted in a log (a fuzzed query, say) cannot trip it.
+CRASH_PATTERN='\[[0-9]+\] ([^ ]* )?((LOG|WARNING|ERROR|FATAL): +.*(terminated by signal|was terminated|terminating any other active server processes|all server processes terminated; reinitializing)|PANIC: )'
+
+# Print each log among the arguments that shows a crash, with the lines
+# around its first one; false when none does.
+crash_in_logs() {
+	local f first found=1
+	for f in "$@"; do
+		[ -s "$f" ] || continue
+		first=$(grep -nE "$CRASH_PATTERN" "$f" | head -n 1 | cut -d: -f1)
+		[ -n "$first" ] || continue
+		echo "!!! server crash in $f, line $first:"
+		sed -n "$((first > 10 ? first - 10 : 1)),$((first + 10))p" "$f"
+		echo "-----"
+		found=0
+	done
+	return $found
+}
+
+# Count a crash in a suite's logs as a failure.
+#   check_crashes SUITE LOG...
+check_crashes() {
+	local suite=$1
+	shift
+	if crash_in_logs "$@"; then
+		echo "!!! $suite: a server crashed (crash detector)"
+		failed=$((failed + 1))
+	fi
+}
+
+# The detector must see a real crash report and must not see one in a
+# quoted statement.
+detector_selftest() {
+	local sample ok=0
+	sample=$(mktemp)
+	cat >"$sample" <<'LOG'
+2026-01-01 00:00:00.000 UTC [100] LOG:  server process (PID 101) was terminated by signal 11: Segmentation fault
+LOG
+	crash_in_logs "$sample" >/dev/null || ok=1
+	cat >"$sample" <<'LOG'
+2026-01-01 00:00:00.000 UTC [103] 201_exit_churn.pl PANIC:  could not write to file
+LOG
+	crash_in_logs "$sample" >/dev/null || ok=1
+	cat >"$sample" <<'LOG'
+2026-01-01 00:00:00.000 UTC [102] ERROR:  syntax error at or near "PANIC"
+2026-01-01 00:00:00.000 UTC [102] STATEMENT:  SELECT 'was terminated by signal' PANIC: 
+LOG
+	crash_in_logs "$sample" >/dev/null && ok=1
+	rm -f "$sample"
+	return $ok
+}
+
 # A variable of the scratch tree's Makefile.
 make_var() {
 	as_pg make -s --no-print-directory -C "$src" -f Makefile -f - print-var VAR="$1" <<'EOF'
@@ -181,6 +241,12 @@ count_regress() {
 	failed=$((failed + bad))
 	[ "$bad" -eq 0 ]
 }
+
+if ! detector_selftest; then
+	echo "!!! the crash detector failed its self-test"
+	failed=$((failed + 1))
+	summary_and_exit
+fi
 
 #
 # 1. Packages
@@ -287,6 +353,7 @@ if [ -n "$cluster" ]; then
 		show_tail "server log" "$cluster/server.log" 80
 	fi
 	PGBIN="$pgbin" "$root/scripts/pgcluster.sh" stop "$cluster" || true
+	check_crashes "pg_regress and isolation" "$cluster/server.log"
 fi
 
 #
@@ -333,6 +400,8 @@ for t in $tap_list; do
 		done
 	fi
 	stop_all_clusters
+	# prove_installcheck empties tmp_check before each file: read its logs now
+	check_crashes "$t" $(find "$src/tmp_check/log" -name '*.log' ! -name 'regress_log_*' 2>/dev/null)
 done
 
 summary_and_exit

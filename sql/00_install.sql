@@ -73,10 +73,12 @@ JOIN pg_attribute AS a ON a.attrelid = c.oid
 WHERE c.relnamespace = 'connwatch'::regnamespace
   AND c.relkind = 'v' AND a.attnum > 0 AND NOT a.attisdropped;
 
--- PUBLIC may read every view and use the schema and the functions.
+-- The views, and the functions behind them, are pg_monitor's; PUBLIC may
+-- use the schema but read or run nothing in it.
 SELECT c.relname AS view,
        has_table_privilege('public', c.oid, 'SELECT') AS public_select,
-       has_table_privilege('public', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS public_write
+       has_table_privilege('pg_monitor', c.oid, 'SELECT') AS monitor_select,
+       has_table_privilege('pg_monitor', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS monitor_write
 FROM pg_class AS c
 WHERE c.relnamespace = 'connwatch'::regnamespace
   AND c.relkind = 'v'
@@ -84,10 +86,20 @@ ORDER BY c.relname COLLATE "C";
 SELECT has_schema_privilege('public', 'connwatch', 'USAGE') AS public_usage,
        has_schema_privilege('public', 'connwatch', 'CREATE') AS public_create;
 SELECT p.oid::regprocedure AS function,
-       has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute,
+       has_function_privilege('pg_monitor', p.oid, 'EXECUTE') AS monitor_execute
 FROM pg_proc AS p
 WHERE p.pronamespace = 'connwatch'::regnamespace
 ORDER BY p.oid::regprocedure::text COLLATE "C";
+-- The schema was made by the install script: the extension's, owned by the
+-- role that installed it.
+SELECT n.nspowner = (SELECT extowner FROM pg_extension
+                     WHERE extname = 'pg_connwatch') AS owned_by_installer,
+       EXISTS (SELECT 1 FROM pg_depend AS d
+               WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
+                 AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS member
+FROM pg_namespace AS n
+WHERE n.nspname = 'connwatch';
 
 -- The views are plain SELECTs over the C functions, not SQL over
 -- pg_stat_activity.

@@ -9,7 +9,7 @@ SELECT regress_cw_settle() AS settled;
 -- Leftovers of an interrupted earlier run, if any.
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_cw_nopriv, regress_cw_reader, regress_cw_noinherit,
-    regress_cw_monitor, regress_cw_member, regress_cw_owner;
+    regress_cw_monitor, regress_cw_member, regress_cw_owner, regress_cw_viewers;
 RESET client_min_messages;
 
 CREATE ROLE regress_cw_nopriv LOGIN;
@@ -30,8 +30,39 @@ SELECT dblink_connect('t_nopriv', regress_cw_connstr('regress_cw_priv_nopriv', u
 SELECT dblink_exec('t_nopriv', 'BEGIN');
 SELECT * FROM dblink('t_nopriv', 'SELECT txid_current() > 0') AS t(result boolean);
 
--- The viewers.
+-- The views and the functions behind them are pg_monitor's: a role that is
+-- not a member reads nothing until it is granted both.
 SELECT dblink_connect('q_nopriv', regress_cw_connstr('regress_cw_q_nopriv', username => 'regress_cw_nopriv'));
+SELECT c.relname AS view, t.sqlstate
+FROM pg_class AS c,
+     LATERAL dblink('q_nopriv', format('SELECT regress_cw_sqlstate_of(%L)',
+                                       'SELECT 1 FROM connwatch.' || c.relname)) AS t(sqlstate text)
+WHERE c.relnamespace = 'connwatch'::regnamespace AND c.relkind = 'v'
+ORDER BY c.relname COLLATE "C";
+SELECT * FROM dblink('q_nopriv', $$
+    SELECT regress_cw_sqlstate_of('SELECT 1 FROM connwatch.long_transactions(''0'')')
+$$) AS t(sqlstate text);
+-- The grant the documentation gives: SELECT on the views, EXECUTE on their
+-- functions, here to every viewer that is not in pg_monitor.
+CREATE ROLE regress_cw_viewers;
+GRANT SELECT ON ALL TABLES IN SCHEMA connwatch TO regress_cw_viewers;
+GRANT EXECUTE ON FUNCTION connwatch.sessions(), connwatch.idle_in_transaction(),
+    connwatch.long_transactions(), connwatch.long_transactions(interval),
+    connwatch.connection_limits(), connwatch.connection_headroom(),
+    connwatch.connection_summary(), connwatch.xmin_horizon()
+    TO regress_cw_viewers;
+GRANT regress_cw_viewers TO regress_cw_nopriv, regress_cw_reader,
+    regress_cw_noinherit, regress_cw_member;
+-- (NOINHERIT: granted privileges need SET ROLE, and this test is about
+-- what a login role sees as itself; give that one the grants directly.)
+GRANT SELECT ON ALL TABLES IN SCHEMA connwatch TO regress_cw_noinherit;
+GRANT EXECUTE ON FUNCTION connwatch.sessions(), connwatch.idle_in_transaction(),
+    connwatch.long_transactions(), connwatch.long_transactions(interval),
+    connwatch.connection_limits(), connwatch.connection_headroom(),
+    connwatch.connection_summary(), connwatch.xmin_horizon()
+    TO regress_cw_noinherit;
+
+-- The viewers.
 SELECT dblink_connect('q_reader', regress_cw_connstr('regress_cw_q_reader', username => 'regress_cw_reader'));
 SELECT dblink_connect('q_noinherit', regress_cw_connstr('regress_cw_q_noinherit', username => 'regress_cw_noinherit'));
 SELECT dblink_connect('q_monitor', regress_cw_connstr('regress_cw_q_monitor', username => 'regress_cw_monitor'));
@@ -250,5 +281,6 @@ SELECT dblink_exec(c, 'ROLLBACK') FROM unnest(ARRAY['t_super', 't_owner', 't_nop
 SELECT dblink_disconnect(c) FROM unnest(dblink_get_connections()) AS c ORDER BY c;
 SELECT regress_cw_settle() AS settled;
 DROP FUNCTION regress_cw_checks_as(text);
+DROP OWNED BY regress_cw_viewers, regress_cw_noinherit;
 DROP ROLE regress_cw_nopriv, regress_cw_reader, regress_cw_noinherit,
-    regress_cw_monitor, regress_cw_member, regress_cw_owner;
+    regress_cw_monitor, regress_cw_member, regress_cw_owner, regress_cw_viewers;

@@ -136,11 +136,12 @@ WHERE pid IN (1, 0, -1) AND backend_start = '2000-01-01 00:00:00+00'
 --
 -- The permission check is pg_signal_backend's: a role with EXECUTE and
 -- pg_signal_backend may terminate another role's session, not a
--- superuser's.
+-- superuser's.  (It needs pg_read_all_stats as well to see them: a session
+-- the caller may not see is "not permitted", see 30_hardening.)
 --
 CREATE ROLE regress_act_prim_cleaner;
 CREATE ROLE regress_act_prim_app LOGIN;
-GRANT pg_signal_backend TO regress_act_prim_cleaner;
+GRANT pg_signal_backend, pg_read_all_stats TO regress_act_prim_cleaner;
 GRANT USAGE ON SCHEMA connwatch TO regress_act_prim_cleaner;
 GRANT EXECUTE ON FUNCTION connwatch.terminate_backend(integer, timestamptz, text)
     TO regress_act_prim_cleaner;

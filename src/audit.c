@@ -10,112 +10,127 @@
  * The table is not writable by the roles that act (nobody but its owner
  * may write it, so nobody can forge or erase entries): rows are inserted
  * and pruned as the table's owner, inside a security-restricted operation,
- * with statements that name every object schema-qualified.  On a hot
- * standby nothing can be written, and the LOG line is the whole trail.
+ * with statements that name every object schema-qualified, against the
+ * table extension_tables.c vouches for.  On a hot standby nothing can be
+ * written, and the LOG line is the whole trail.
+ *
+ * A run opens the trail (cw_audit_open) before its first signal, so that
+ * whatever would keep the row from being written -- a read-only
+ * transaction, a table that is not the extension's -- stops the run before
+ * anything is killed, not after.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "access/xlog.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "audit.h"
+#include "extension_tables.h"
 #include "pg_connwatch.h"
-#include "termination.h"
 
 /* how much of the victim's last statement the audit keeps */
 #define CW_AUDIT_QUERY_BYTES	512
 
 #define CW_AUDIT_INSERT \
-	"INSERT INTO connwatch.terminations " \
+	"INSERT INTO %s " \
 	"(logged_at, policy, pid, backend_start, datname, usename, " \
 	" application_name, client_addr, state, state_age, xact_age, query, " \
 	" action, reason, invoked_by) " \
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 
 #define CW_AUDIT_PRUNE \
-	"DELETE FROM connwatch.terminations " \
-	"WHERE logged_at OPERATOR(pg_catalog.<) $1"
+	"DELETE FROM %s WHERE logged_at OPERATOR(pg_catalog.<) $1"
 
-/* both statements are planned once per backend */
-static SPIPlanPtr cw_audit_insert_plan = NULL;
-static SPIPlanPtr cw_audit_prune_plan = NULL;
+/*
+ * A statement on the audit table, planned once per backend; planned again
+ * if the table is not the one it was planned for (the extension was
+ * dropped and created again).
+ */
+typedef struct CwAuditStatement
+{
+	const char *sql_format;		/* %s: the table's qualified name */
+	SPIPlanPtr	plan;
+	Oid			relid;
+} CwAuditStatement;
 
-static Oid	cw_audit_table_owner(void);
-static void cw_run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs,
+static CwAuditStatement cw_audit_insert = {CW_AUDIT_INSERT, NULL, InvalidOid};
+static CwAuditStatement cw_audit_prune = {CW_AUDIT_PRUNE, NULL, InvalidOid};
+
+static void cw_run_as_owner(const CwAuditTrail *audit,
+							CwAuditStatement *statement, int nargs,
 							Oid *argtypes, Datum *values, const char *nulls);
 
-static Oid
-cw_audit_table_owner(void)
+/*
+ * Before a run's first signal: make sure each action can be recorded.  On a
+ * primary, a read-only transaction could not write the row, so refuse to
+ * act at all rather than kill without a record.
+ */
+void
+cw_audit_open(CwAuditTrail *audit)
 {
-	Oid			nspid = get_namespace_oid("connwatch", false);
-	Oid			relid = get_relname_relid("terminations", nspid);
-	HeapTuple	tuple;
-	Oid			owner;
+	audit->writable = !RecoveryInProgress();
+	if (!audit->writable)
+		return;
 
-	if (!OidIsValid(relid))
+	if (XactReadOnly)
 		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table connwatch.terminations does not exist")));
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot cancel or terminate sessions in a read-only transaction"),
+				 errdetail("Every cancel and termination is recorded in connwatch.terminations, which a read-only transaction cannot write."),
+				 errhint("Call the function outside the read-only transaction, or as a dry run.")));
+	cw_find_extension_table("terminations", &audit->table);
 }
 
 /*
- * Run one statement as the audit table's owner.  It is prepared on first
- * use and *plan keeps it for the life of the backend.
+ * Run one statement as the audit table's owner, with search_path pinned.
  */
 static void
-cw_run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
-				Datum *values, const char *nulls)
+cw_run_as_owner(const CwAuditTrail *audit, CwAuditStatement *statement,
+				int nargs, Oid *argtypes, Datum *values, const char *nulls)
 {
-	Oid			owner = cw_audit_table_owner();
 	int			rc;
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context |
+	SetUserIdAndSecContext(audit->table.owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	save_nestlevel = cw_spi_connect_pinned();
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (*plan == NULL)
+	if (statement->plan != NULL && statement->relid != audit->table.relid)
 	{
+		SPI_freeplan(statement->plan);
+		statement->plan = NULL;
+	}
+	if (statement->plan == NULL)
+	{
+		char	   *sql = psprintf(statement->sql_format,
+								   audit->table.qualified_name);
 		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
 
 		if (prepared == NULL || SPI_keepplan(prepared) != 0)
 			elog(ERROR, "could not prepare pg_connwatch audit statement: %s",
 				 SPI_result_code_string(SPI_result));
-		*plan = prepared;
+		statement->plan = prepared;
+		statement->relid = audit->table.relid;
 	}
-	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
+	rc = SPI_execute_plan(statement->plan, values, nulls, false, 0);
 	if (rc < 0)
 		elog(ERROR, "pg_connwatch could not write its audit trail: %s",
 			 SPI_result_code_string(rc));
-	SPI_finish();
 
-	AtEOXact_GUC(true, save_nestlevel);
+	cw_spi_finish_pinned(save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
@@ -156,12 +171,13 @@ cw_log_action(const char *policy, const CwBackend *be, CwSignalKind kind,
 }
 
 /*
- * The row of connwatch.terminations of a real action, when the server is
- * not in recovery (on a standby the LOG line is the whole trail).
+ * The row of connwatch.terminations of a real action, when the trail is
+ * writable (on a standby the LOG line is the whole trail).
  */
 void
-cw_record_action(const char *policy, const CwBackend *be, CwSignalKind kind,
-				 const char *reason, TimestampTz now)
+cw_record_action(const CwAuditTrail *audit, const char *policy,
+				 const CwBackend *be, CwSignalKind kind, const char *reason,
+				 TimestampTz now)
 {
 	const char *action = (kind == CW_SIGNAL_TERMINATE) ? "terminated" : "cancelled";
 	const char *state = cw_state_name(be->state);
@@ -176,14 +192,14 @@ cw_record_action(const char *policy, const CwBackend *be, CwSignalKind kind,
 	bool		state_age_null;
 	bool		xact_age_null;
 
-	if (RecoveryInProgress())
+	if (!audit->writable)
 		return;
 
 	invoked_by = GetUserNameFromId(GetUserId(), false);
 	datname = OidIsValid(be->datid) ? get_database_name(be->datid) : NULL;
 	usename = OidIsValid(be->userid) ? GetUserNameFromId(be->userid, true) : NULL;
 	client_addr = cw_client_host_datum(&be->client_addr, &isnull);
-	if (be->query != NULL)
+	if (be->have_query)
 		query = pnstrdup(be->query,
 						 pg_mbcliplen(be->query, strlen(be->query),
 									  CW_AUDIT_QUERY_BYTES));
@@ -229,23 +245,21 @@ cw_record_action(const char *policy, const CwBackend *be, CwSignalKind kind,
 		namestrcpy(&invoked_by_data, invoked_by);
 		values[14] = NameGetDatum(&invoked_by_data);
 
-		cw_run_as_owner(&cw_audit_insert_plan, CW_AUDIT_INSERT, 15, argtypes,
-						values, nulls);
+		cw_run_as_owner(audit, &cw_audit_insert, 15, argtypes, values, nulls);
 	}
 }
 
 /* Drop audit rows older than connwatch.audit_retention (0: keep all) */
 void
-cw_prune_audit(void)
+cw_prune_audit(const CwAuditTrail *audit)
 {
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		values[1];
 
-	if (cw_audit_retention_min == 0 || RecoveryInProgress())
+	if (cw_audit_retention_min == 0 || !audit->writable)
 		return;
 
 	values[0] = TimestampTzGetDatum(GetCurrentTimestamp() -
 									(int64) cw_audit_retention_min * USECS_PER_MINUTE);
-	cw_run_as_owner(&cw_audit_prune_plan, CW_AUDIT_PRUNE, 1, argtypes, values,
-					NULL);
+	cw_run_as_owner(audit, &cw_audit_prune, 1, argtypes, values, NULL);
 }

@@ -29,7 +29,7 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
-#include "common/int.h"
+#include "common/int128.h"
 #include "common/ip.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
@@ -231,8 +231,7 @@ cw_finish_backend(int slot_index, CwBackend *be, int flags, char *query_buf)
 {
 	be->slot = slot_index;
 	be->visible = cw_caller_sees_role(be->userid);
-	if (be->query != NULL)
-		be->query = pgstat_clip_activity(query_buf);
+	be->query = be->have_query ? pgstat_clip_activity(query_buf) : NULL;
 	be->have_proc = false;
 	be->xid = InvalidTransactionId;
 	be->xmin = InvalidTransactionId;
@@ -282,18 +281,19 @@ cw_copy_status_slot(volatile PgBackendStatus *slot, CwBackend *be, int flags,
 
 			/*
 			 * Query text is the costliest field: copy it only for the
-			 * sessions the caller may return.
+			 * sessions the caller may return.  A session in a transaction
+			 * may be idle in it with xact_start already cleared (an exiting
+			 * backend aborts its transaction before it reports anything
+			 * else), so the state counts as much as the timestamp.
 			 */
-			be->query = NULL;
-			if (query_buf != NULL &&
+			be->have_query = query_buf != NULL &&
 				((flags & CW_READ_QUERY) ||
 				 be->xact_start != 0 ||
-				 be->state == STATE_IDLEINTRANSACTION_ABORTED))
-			{
+				 be->state == STATE_IDLEINTRANSACTION ||
+				 be->state == STATE_IDLEINTRANSACTION_ABORTED);
+			if (be->have_query)
 				strlcpy(query_buf, (char *) slot->st_activity_raw,
 						pgstat_track_activity_query_size);
-				be->query = query_buf;
-			}
 		}
 
 		pgstat_end_read_activity(slot, after_changecount);
@@ -434,15 +434,28 @@ cw_identity_datums(CwBackendSet *set, const CwBackend *be, Datum *values,
 
 	values[0] = Int32GetDatum(be->pid);
 	nulls[0] = false;
-	values[1] = TimestampTzGetDatum(be->backend_start);
-	nulls[1] = (be->backend_start == 0);
 	values[2] = cw_database_name(set, be->datid, &nulls[2]);
 	values[3] = cw_role_name(set, be->userid, &nulls[3]);
 	values[4] = CStringGetTextDatum(be->application_name);
 	nulls[4] = false;
+	if (!be->visible)
+	{
+		nulls[1] = nulls[5] = nulls[6] = true;
+		return;
+	}
+	values[1] = TimestampTzGetDatum(be->backend_start);
+	nulls[1] = (be->backend_start == 0);
 	values[5] = cw_client_host_datum(&be->client_addr, &nulls[5]);
 	values[6] = state ? CStringGetTextDatum(state) : (Datum) 0;
 	nulls[6] = (state == NULL);
+}
+
+/* The query text, NULL where the reading did not copy it */
+Datum
+cw_query_datum(const CwBackend *be, bool *isnull)
+{
+	*isnull = !be->have_query;
+	return be->have_query ? CStringGetTextDatum(be->query) : (Datum) 0;
 }
 
 /*
@@ -620,24 +633,26 @@ cw_format_duration(int64 usecs)
 }
 
 /*
- * An interval as microseconds, months counted as 30 days as interval
- * comparison does.  Saturates instead of overflowing.
+ * An interval as microseconds, for comparison with an age: the span interval
+ * comparison itself uses (months as 30 days, computed in 128 bits), clamped
+ * to the int64 range.  Clamping the span, rather than any of its parts,
+ * keeps the order: '178000000 years -1 day' is far beyond every age, never
+ * below it.
  */
 int64
 cw_interval_usecs(const Interval *interval)
 {
-	int64		days_usecs;
-	int64		months_usecs;
-	int64		result;
+	INT128		span = int64_to_int128(interval->time);
 
-	if (pg_mul_s64_overflow((int64) interval->day, USECS_PER_DAY, &days_usecs) ||
-		pg_mul_s64_overflow((int64) interval->month * DAYS_PER_MONTH,
-							USECS_PER_DAY, &months_usecs) ||
-		pg_add_s64_overflow(interval->time, days_usecs, &result) ||
-		pg_add_s64_overflow(result, months_usecs, &result))
-		return (interval->month < 0 || interval->day < 0 || interval->time < 0) ?
-			PG_INT64_MIN : PG_INT64_MAX;
-	return result;
+	int128_add_int64_mul_int64(&span, (int64) interval->day, USECS_PER_DAY);
+	int128_add_int64_mul_int64(&span,
+							   (int64) interval->month * DAYS_PER_MONTH,
+							   USECS_PER_DAY);
+	if (int128_compare(span, int64_to_int128(PG_INT64_MAX)) > 0)
+		return PG_INT64_MAX;
+	if (int128_compare(span, int64_to_int128(PG_INT64_MIN)) < 0)
+		return PG_INT64_MIN;
+	return int128_to_int64(span);
 }
 
 /* age(xid): permanent xids are infinitely old */

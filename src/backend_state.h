@@ -55,9 +55,18 @@ typedef struct CwBackend
 	TimestampTz state_change;
 	SockAddr	client_addr;
 	char		application_name[NAMEDATALEN];
-	char	   *query;			/* NULL unless asked for (CW_READ_QUERY*) */
 
-	/* From PGPROC, valid when have_proc (CW_READ_PROC) */
+	/*
+	 * Query text, valid only when have_query.  A reading copies it only
+	 * where it was asked for (CW_READ_QUERY*): a backend that exits while it
+	 * is read may be seen in any state with any field already cleared, so
+	 * whether the text was copied is recorded here, never inferred from the
+	 * state or the timestamps.
+	 */
+	bool		have_query;
+	char	   *query;
+
+	/* From PGPROC, valid only when have_proc (CW_READ_PROC) */
 	bool		have_proc;
 	TransactionId xid;
 	TransactionId xmin;
@@ -115,7 +124,8 @@ extern bool cw_waits_on_lock(const CwBackend *be);
 /*
  * Fill the leading seven columns of idle_in_transaction, long_transactions
  * and connwatch.action: pid, backend_start, datname, usename,
- * application_name, client_addr, state.
+ * application_name, client_addr, state.  backend_start, client_addr and
+ * state are NULL for a session the caller may not see.
  */
 extern void cw_identity_datums(CwBackendSet *set, const CwBackend *be,
 							   Datum *values, bool *nulls);
@@ -128,6 +138,7 @@ extern void cw_client_addr_datums(const SockAddr *addr, Datum *host,
 								  bool *host_null, Datum *port,
 								  bool *port_null);
 extern Datum cw_client_host_datum(const SockAddr *addr, bool *isnull);
+extern Datum cw_query_datum(const CwBackend *be, bool *isnull);
 extern Datum cw_age_datum(TimestampTz now, TimestampTz since, bool *isnull);
 extern int64 cw_age_usecs(TimestampTz now, TimestampTz since);
 extern int64 cw_interval_usecs(const Interval *interval);

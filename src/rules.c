@@ -19,6 +19,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -32,8 +34,10 @@
 #include "utils/tuplestore.h"
 #include "utils/wait_event.h"
 
+#include "audit.h"
 #include "backend_state.h"
 #include "compat.h"
+#include "extension_tables.h"
 #include "pg_connwatch.h"
 #include "termination.h"
 
@@ -68,6 +72,7 @@ typedef struct CwRule
 typedef struct CwRun
 {
 	ReturnSetInfo *rsinfo;
+	CwAuditTrail audit;			/* opened when the run may signal */
 	CwBackendSet *set;
 	bool	   *handled;		/* per backend: already reported this run */
 	TransactionId oldest_holder;
@@ -100,7 +105,8 @@ static int64 cw_older_than_arg(FunctionCallInfo fcinfo, int argno);
 static bool cw_bool_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 static text *cw_pattern_arg(FunctionCallInfo fcinfo, int argno);
 static Datum cw_apply_rule_function(FunctionCallInfo fcinfo, CwRule *rule);
-static void cw_begin_run(CwRun *run, FunctionCallInfo fcinfo, int read_flags);
+static void cw_begin_run(CwRun *run, FunctionCallInfo fcinfo, bool acts);
+static void cw_read_run_backends(CwRun *run, int read_flags);
 static void cw_apply_rule(CwRun *run, CwRule *rule);
 static bool cw_rule_matches(CwRun *run, const CwRule *rule, const CwBackend *be);
 static bool cw_like(Datum name, bool name_null, text *pattern);
@@ -168,6 +174,7 @@ cw_signal_one(FunctionCallInfo fcinfo, CwSignalKind kind)
 	CwObservation observed = {0};
 	CwLiveSession live;
 	CwOutcome	outcome;
+	CwAuditTrail audit;
 	char	   *reason;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -181,13 +188,15 @@ cw_signal_one(FunctionCallInfo fcinfo, CwSignalKind kind)
 	observed.slot_hint = -1;
 	reason = PG_ARGISNULL(2) ? "requested" : text_to_cstring(PG_GETARG_TEXT_PP(2));
 
+	cw_audit_open(&audit);
 	outcome = cw_signal_session(&observed, kind, false, &live);
 	if (outcome == CW_OUTCOME_SIGNALLED)
 	{
 		TimestampTz signalled_at = GetCurrentTimestamp();
 
 		cw_log_action(NULL, &live.backend, kind, reason, signalled_at);
-		cw_record_action(NULL, &live.backend, kind, reason, signalled_at);
+		cw_record_action(&audit, NULL, &live.backend, kind, reason,
+						 signalled_at);
 		PG_RETURN_BOOL(true);
 	}
 
@@ -232,7 +241,8 @@ cw_apply_rule_function(FunctionCallInfo fcinfo, CwRule *rule)
 	rule->usename_pattern = cw_pattern_arg(fcinfo, 3);
 	rule->application_pattern = cw_pattern_arg(fcinfo, 4);
 
-	cw_begin_run(&run, fcinfo, rule->only_if_holds_xmin ? CW_READ_PROC : 0);
+	cw_begin_run(&run, fcinfo, !rule->dry_run);
+	cw_read_run_backends(&run, rule->only_if_holds_xmin ? CW_READ_PROC : 0);
 	cw_apply_rule(&run, rule);
 	cw_write_audit(&run);
 	cw_follow_up_cancels(&run);
@@ -292,10 +302,10 @@ cw_enforce(PG_FUNCTION_ARGS)
 		if (((CwRule *) lfirst(lc))->only_if_holds_xmin)
 			read_flags |= CW_READ_PROC;
 
+	cw_begin_run(&run, fcinfo, !dry_run);
 	if (!dry_run)
-		cw_prune_audit();
-
-	cw_begin_run(&run, fcinfo, read_flags);
+		cw_prune_audit(&run.audit);
+	cw_read_run_backends(&run, read_flags);
 	foreach(lc, policies)
 		cw_apply_rule(&run, (CwRule *) lfirst(lc));
 	cw_write_audit(&run);
@@ -305,19 +315,30 @@ cw_enforce(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * Set up the result set, and when the run may signal (acts), the audit
+ * trail: whatever would keep an action from being recorded stops the run
+ * here, before any signal.
+ */
 static void
-cw_begin_run(CwRun *run, FunctionCallInfo fcinfo, int read_flags)
+cw_begin_run(CwRun *run, FunctionCallInfo fcinfo, bool acts)
 {
 	memset(run, 0, sizeof(CwRun));
 	run->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	cw_init_materialized_srf(fcinfo);
 	if (run->rsinfo->setDesc->natts != CW_ACTION_COLS)
 		elog(ERROR, "incorrect number of output arguments");
+	if (acts)
+		cw_audit_open(&run->audit);
+}
 
-	/*
-	 * Every backend, not only clients: the oldest horizon holder may be a
-	 * walsender or a background worker, even though only clients match.
-	 */
+/*
+ * Every backend, not only clients: the oldest horizon holder may be a
+ * walsender or a background worker, even though only clients match.
+ */
+static void
+cw_read_run_backends(CwRun *run, int read_flags)
+{
 	run->set = cw_read_backends(read_flags);
 	run->handled = palloc0(sizeof(bool) * Max(run->set->nbackends, 1));
 }
@@ -671,7 +692,7 @@ cw_write_audit(CwRun *run)
 	{
 		CwSignalled *signalled = lfirst(lc);
 
-		cw_record_action(signalled->policy, &signalled->backend,
+		cw_record_action(&run->audit, signalled->policy, &signalled->backend,
 						 signalled->kind, signalled->reason,
 						 signalled->signalled_at);
 	}
@@ -688,8 +709,13 @@ cw_put_action(CwRun *run, const CwRule *rule, const CwBackend *be,
 	bool		nulls[CW_ACTION_COLS] = {0};
 
 	cw_identity_datums(set, be, values, nulls);
-	values[7] = cw_age_datum(set->now, be->state_change, &nulls[7]);
-	values[8] = cw_age_datum(set->now, be->xact_start, &nulls[8]);
+	if (be->visible)
+	{
+		values[7] = cw_age_datum(set->now, be->state_change, &nulls[7]);
+		values[8] = cw_age_datum(set->now, be->xact_start, &nulls[8]);
+	}
+	else
+		nulls[7] = nulls[8] = true;
 	values[9] = cw_xid_age_datum(set, cw_backend_horizon_xid(be), &nulls[9]);
 	values[10] = CStringGetTextDatum(action);
 	values[11] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
@@ -702,75 +728,235 @@ cw_put_action(CwRun *run, const CwRule *rule, const CwBackend *be,
 }
 
 /*
- * Read the enabled policies.  The table's CHECK constraints guarantee the
- * values; anything else here would be a corrupted table.
+ * The columns of connwatch.policies enforce() reads, in the order it
+ * selects them.  Their types are checked against the table, and a NULL in a
+ * required one, or a value its CHECK constraint would have refused, is an
+ * error naming the policy and the column: the table's owner can drop a
+ * constraint, and enforce() must not trust what it no longer guarantees.
+ */
+typedef enum CwPolicyColumn
+{
+	CW_POLICY_NAME,
+	CW_POLICY_STATE,
+	CW_POLICY_OLDER_THAN,
+	CW_POLICY_AGE_OF,
+	CW_POLICY_DATNAME,
+	CW_POLICY_USENAME,
+	CW_POLICY_APPLICATION_NAME,
+	CW_POLICY_ONLY_IF_HOLDS_XMIN,
+	CW_POLICY_MIN_PCT_USED,
+	CW_POLICY_ACTION,
+	CW_POLICY_DRY_RUN,
+	CW_POLICY_ENABLED,
+	CW_POLICY_NCOLUMNS
+} CwPolicyColumn;
+
+static const struct
+{
+	const char *name;
+	Oid			type;
+	bool		required;
+}			cw_policy_columns[CW_POLICY_NCOLUMNS] = {
+	{"name", TEXTOID, true},
+	{"state", TEXTOID, true},
+	{"older_than", INTERVALOID, true},
+	{"age_of", TEXTOID, true},
+	{"datname", TEXTOID, false},
+	{"usename", TEXTOID, false},
+	{"application_name", TEXTOID, false},
+	{"only_if_holds_xmin", BOOLOID, true},
+	{"min_pct_used", NUMERICOID, false},
+	{"action", TEXTOID, true},
+	{"dry_run", BOOLOID, true},
+	{"enabled", BOOLOID, true},
+};
+
+/* One column of a policy row; NULL only where the column allows it */
+static Datum
+cw_policy_value(HeapTuple tuple, TupleDesc desc, CwPolicyColumn column,
+				const char *policy, bool *isnull)
+{
+	Datum		value = SPI_getbinval(tuple, desc, column + 1, isnull);
+
+	if (*isnull && cw_policy_columns[column].required)
+	{
+		if (policy == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a policy in connwatch.policies has no name")));
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("policy \"%s\" has a NULL %s", policy,
+						cw_policy_columns[column].name),
+				 errdetail("Column %s of connwatch.policies must not be NULL.",
+						   cw_policy_columns[column].name)));
+	}
+	return value;
+}
+
+static void
+cw_invalid_policy_value(const char *policy, CwPolicyColumn column,
+						const char *value, const char *valid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("policy \"%s\" has an invalid %s: %s", policy,
+					cw_policy_columns[column].name, value),
+			 errdetail("%s", valid)));
+}
+
+/* One row of connwatch.policies as a rule, in the caller's memory context */
+static CwRule *
+cw_policy_rule(HeapTuple tuple, TupleDesc desc, bool dry_run)
+{
+	CwRule	   *rule = palloc0(sizeof(CwRule));
+	Datum		value;
+	bool		isnull;
+	char	   *label;
+
+	value = cw_policy_value(tuple, desc, CW_POLICY_NAME, NULL, &isnull);
+	rule->policy = TextDatumGetCString(value);
+
+	label = TextDatumGetCString(cw_policy_value(tuple, desc, CW_POLICY_STATE,
+											   rule->policy, &isnull));
+	if (strcmp(label, "idle in transaction") == 0)
+		rule->state = CW_MATCH_IDLE_IN_TRANSACTION;
+	else if (strcmp(label, "idle") == 0)
+		rule->state = CW_MATCH_IDLE;
+	else if (strcmp(label, "active") == 0)
+		rule->state = CW_MATCH_ACTIVE;
+	else if (strcmp(label, "any") == 0)
+		rule->state = CW_MATCH_ANY;
+	else
+		cw_invalid_policy_value(rule->policy, CW_POLICY_STATE,
+								quote_literal_cstr(label),
+								"Valid states are 'idle in transaction', 'idle', 'active' and 'any'.");
+
+	value = cw_policy_value(tuple, desc, CW_POLICY_OLDER_THAN, rule->policy,
+							&isnull);
+	rule->older_than = cw_interval_usecs(DatumGetIntervalP(value));
+	if (rule->older_than < 0)
+		cw_invalid_policy_value(rule->policy, CW_POLICY_OLDER_THAN,
+								DatumGetCString(DirectFunctionCall1(interval_out, value)),
+								"older_than must not be negative.");
+
+	label = TextDatumGetCString(cw_policy_value(tuple, desc, CW_POLICY_AGE_OF,
+											   rule->policy, &isnull));
+	if (strcmp(label, "transaction") == 0)
+		rule->age_of_transaction = true;
+	else if (strcmp(label, "state") != 0)
+		cw_invalid_policy_value(rule->policy, CW_POLICY_AGE_OF,
+								quote_literal_cstr(label),
+								"age_of is 'state' or 'transaction'.");
+
+	value = cw_policy_value(tuple, desc, CW_POLICY_DATNAME, rule->policy, &isnull);
+	rule->datname_pattern = isnull ? NULL : DatumGetTextPCopy(value);
+	value = cw_policy_value(tuple, desc, CW_POLICY_USENAME, rule->policy, &isnull);
+	rule->usename_pattern = isnull ? NULL : DatumGetTextPCopy(value);
+	value = cw_policy_value(tuple, desc, CW_POLICY_APPLICATION_NAME,
+							rule->policy, &isnull);
+	rule->application_pattern = isnull ? NULL : DatumGetTextPCopy(value);
+
+	rule->only_if_holds_xmin =
+		DatumGetBool(cw_policy_value(tuple, desc, CW_POLICY_ONLY_IF_HOLDS_XMIN,
+									 rule->policy, &isnull));
+
+	/* converted here, not cast in SQL: nothing to resolve through a path */
+	value = cw_policy_value(tuple, desc, CW_POLICY_MIN_PCT_USED, rule->policy,
+							&isnull);
+	rule->has_min_pct_used = !isnull;
+	if (!isnull)
+	{
+		rule->min_pct_used = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+																value));
+		if (isnan(rule->min_pct_used) ||
+			rule->min_pct_used < 0 || rule->min_pct_used > 100)
+			cw_invalid_policy_value(rule->policy, CW_POLICY_MIN_PCT_USED,
+									DatumGetCString(DirectFunctionCall1(numeric_out, value)),
+									"min_pct_used is a percentage from 0 to 100.");
+	}
+
+	label = TextDatumGetCString(cw_policy_value(tuple, desc, CW_POLICY_ACTION,
+											   rule->policy, &isnull));
+	if (strcmp(label, "terminate") == 0)
+		rule->kind = CW_SIGNAL_TERMINATE;
+	else if (strcmp(label, "cancel") == 0)
+		rule->kind = CW_SIGNAL_CANCEL;
+	else
+		cw_invalid_policy_value(rule->policy, CW_POLICY_ACTION,
+								quote_literal_cstr(label),
+								"action is 'terminate' or 'cancel'.");
+	if (rule->kind == CW_SIGNAL_CANCEL &&
+		rule->state != CW_MATCH_ACTIVE && rule->state != CW_MATCH_ANY)
+		cw_invalid_policy_value(rule->policy, CW_POLICY_ACTION,
+								"'cancel'",
+								"A cancel reaches only a running statement: a policy that cancels matches state 'active' or 'any'.");
+
+	value = cw_policy_value(tuple, desc, CW_POLICY_DRY_RUN, rule->policy,
+							&isnull);
+	rule->dry_run = dry_run || DatumGetBool(value);
+
+	/* selected only when not false: a NULL is an error, not "disabled" */
+	(void) cw_policy_value(tuple, desc, CW_POLICY_ENABLED, rule->policy,
+						   &isnull);
+	return rule;
+}
+
+/*
+ * Read the enabled policies, in name order, from the extension's own table
+ * (extension_tables.c), with nothing in the statement resolved through the
+ * caller's search_path.
  */
 static List *
 cw_load_policies(bool dry_run)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
+	CwExtensionTable table;
+	StringInfoData sql;
 	List	   *policies = NIL;
+	int			save_nestlevel;
+	int			column;
 	uint64		i;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT name, state, older_than, age_of, datname, usename, "
-					"application_name, only_if_holds_xmin, min_pct_used::float8, "
-					"action, dry_run "
-					"FROM connwatch.policies WHERE enabled "
-					"ORDER BY name COLLATE \"C\"", true, 0) != SPI_OK_SELECT)
+	cw_find_extension_table("policies", &table);
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (column = 0; column < CW_POLICY_NCOLUMNS; column++)
+		appendStringInfo(&sql, "%s%s", column > 0 ? ", " : "",
+						 quote_identifier(cw_policy_columns[column].name));
+	appendStringInfo(&sql, " FROM %s WHERE enabled IS NOT FALSE"
+					 " ORDER BY name COLLATE pg_catalog.\"C\"",
+					 table.qualified_name);
+
+	save_nestlevel = cw_spi_connect_pinned();
+	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connwatch.policies");
+
+	for (column = 0; column < CW_POLICY_NCOLUMNS; column++)
+	{
+		Oid			type = SPI_gettypeid(SPI_tuptable->tupdesc, column + 1);
+
+		if (type != cw_policy_columns[column].type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column %s of connwatch.policies has type %s, not %s",
+							cw_policy_columns[column].name,
+							format_type_be(type),
+							format_type_be(cw_policy_columns[column].type))));
+	}
 
 	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
-		CwRule	   *rule = palloc0(sizeof(CwRule));
-		char	   *state = SPI_getvalue(tuple, desc, 2);
-		char	   *age_of = SPI_getvalue(tuple, desc, 4);
-		char	   *action = SPI_getvalue(tuple, desc, 10);
-		bool		isnull;
-		Datum		value;
 
-		rule->policy = SPI_getvalue(tuple, desc, 1);
-		if (strcmp(state, "idle in transaction") == 0)
-			rule->state = CW_MATCH_IDLE_IN_TRANSACTION;
-		else if (strcmp(state, "idle") == 0)
-			rule->state = CW_MATCH_IDLE;
-		else if (strcmp(state, "active") == 0)
-			rule->state = CW_MATCH_ACTIVE;
-		else if (strcmp(state, "any") == 0)
-			rule->state = CW_MATCH_ANY;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("policy \"%s\" has unknown state \"%s\"",
-							rule->policy, state)));
-
-		value = SPI_getbinval(tuple, desc, 3, &isnull);
-		rule->older_than = cw_interval_usecs(DatumGetIntervalP(value));
-		rule->age_of_transaction = (strcmp(age_of, "transaction") == 0);
-
-		value = SPI_getbinval(tuple, desc, 5, &isnull);
-		rule->datname_pattern = isnull ? NULL : DatumGetTextPCopy(value);
-		value = SPI_getbinval(tuple, desc, 6, &isnull);
-		rule->usename_pattern = isnull ? NULL : DatumGetTextPCopy(value);
-		value = SPI_getbinval(tuple, desc, 7, &isnull);
-		rule->application_pattern = isnull ? NULL : DatumGetTextPCopy(value);
-		rule->only_if_holds_xmin = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
-		value = SPI_getbinval(tuple, desc, 9, &isnull);
-		rule->has_min_pct_used = !isnull;
-		rule->min_pct_used = isnull ? 0 : DatumGetFloat8(value);
-		rule->kind = (strcmp(action, "cancel") == 0) ?
-			CW_SIGNAL_CANCEL : CW_SIGNAL_TERMINATE;
-		rule->dry_run = dry_run ||
-			DatumGetBool(SPI_getbinval(tuple, desc, 11, &isnull));
-
-		policies = lappend(policies, rule);
+		CHECK_FOR_INTERRUPTS();
+		policies = lappend(policies,
+						   cw_policy_rule(SPI_tuptable->vals[i],
+										  SPI_tuptable->tupdesc, dry_run));
 		MemoryContextSwitchTo(spi_context);
 	}
 
-	SPI_finish();
+	cw_spi_finish_pinned(save_nestlevel);
 	return policies;
 }

@@ -199,7 +199,7 @@ cw_sessions(PG_FUNCTION_ARGS)
 		values[19] = cw_age_datum(set->now, be->backend_start, &nulls[19]);
 		values[21] = cw_age_datum(set->now, be->state_change, &nulls[21]);
 		values[22] = cw_pid_array_datum(be->blocked_by);
-		values[23] = CStringGetTextDatum(be->query);
+		values[23] = cw_query_datum(be, &nulls[23]);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -268,7 +268,7 @@ cw_idle_in_transaction(PG_FUNCTION_ARGS)
 								  TransactionIdEquals(horizon_xid, oldest_holder));
 		values[15] = Int32GetDatum(be->locks_held);
 		values[16] = cw_pid_array_datum(be->blocking);
-		values[17] = CStringGetTextDatum(be->query);
+		values[17] = cw_query_datum(be, &nulls[17]);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -347,7 +347,7 @@ cw_long_transactions(PG_FUNCTION_ARGS)
 		nulls[11] = !TransactionIdIsValid(be->xmin);
 		values[12] = cw_xid_age_datum(set, cw_backend_horizon_xid(be), &nulls[12]);
 		values[13] = cw_pid_array_datum(be->blocking);
-		values[14] = CStringGetTextDatum(be->query);
+		values[14] = cw_query_datum(be, &nulls[14]);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

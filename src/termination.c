@@ -13,10 +13,12 @@
  * same instant, a client backend, not the caller's own, not protected, and
  * for a cancel, running a statement (SIGINT does nothing to an idle
  * session, in a transaction or not), and the caller may signal it under
- * pg_signal_backend's rules
- * (signalfuncs.c): superuser-owned (or role-less) backends only by
- * superusers, others by roles with the privileges of the backend's role or
- * of pg_signal_backend.  Otherwise it reports why it did not.
+ * pg_signal_backend's rules (signalfuncs.c): superuser-owned (or role-less)
+ * backends only by superusers, others by roles with the privileges of the
+ * backend's role or of pg_signal_backend.  Otherwise it reports why it did
+ * not -- except for a session the caller may not see (pg_stat_activity's
+ * rule), which is "not permitted" whatever its state or start time, so that
+ * the reasons cannot be used to probe what pg_stat_activity hides.
  *
  * XXX: between the re-check and kill() the target can still change state;
  * that window is a few instructions long and the server offers no way to
@@ -127,6 +129,14 @@ cw_signal_session(const CwObservation *observed, CwSignalKind kind,
 									  CW_READ_PROC | CW_READ_QUERY, be);
 	if (!live->found)
 		return CW_OUTCOME_GONE;
+
+	/*
+	 * A session the caller may not see is "not permitted", whatever else is
+	 * true of it: any other answer would tell its state, or whether a
+	 * guessed backend_start is right.
+	 */
+	if (!be->visible)
+		return CW_OUTCOME_NOT_PERMITTED;
 	if (be->backend_start != observed->backend_start)
 		return CW_OUTCOME_REPLACED;
 	if (be->backend_type != B_BACKEND)

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * termination.h
- *		The one primitive that signals a backend, and its audit trail.
+ *		The one primitive that signals a backend.
  *
  *-------------------------------------------------------------------------
  */
@@ -61,14 +61,5 @@ extern CwOutcome cw_signal_session(const CwObservation *observed,
 								   CwSignalKind kind, bool dry_run,
 								   CwLiveSession *live);
 extern const char *cw_outcome_reason(CwOutcome outcome);
-
-/* audit.c */
-extern void cw_log_action(const char *policy, const CwBackend *be,
-						  CwSignalKind kind, const char *reason,
-						  TimestampTz signalled_at);
-extern void cw_record_action(const char *policy, const CwBackend *be,
-							 CwSignalKind kind, const char *reason,
-							 TimestampTz signalled_at);
-extern void cw_prune_audit(void);
 
 #endif							/* CW_TERMINATION_H */

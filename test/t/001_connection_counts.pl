@@ -54,6 +54,10 @@ CREATE ROLE regress_nologin NOLOGIN CONNECTION LIMIT 3;
 CREATE DATABASE regress_db1;
 CREATE DATABASE regress_db2;
 CREATE EXTENSION pg_connwatch;
+-- the views are pg_monitor's; the observer is granted them without being
+-- a member, so that it sees other roles' sessions only as counts
+GRANT SELECT ON ALL TABLES IN SCHEMA connwatch TO regress_observer;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA connwatch TO regress_observer;
 });
 $node->safe_psql(
 	'regress_db1', q{
