@@ -26,6 +26,7 @@ DECLARE
     owner_name name;
     owner_is_superuser boolean;
     foreign_objects text;
+    grantee_name text;
 BEGIN
     SELECT e.oid, e.extnamespace, n.nspname, r.rolname, r.rolsuper
       INTO ext_oid, schema_oid, schema_name, owner_name, owner_is_superuser
@@ -70,6 +71,23 @@ BEGIN
                   HINT = 'Move or drop them (they may have been planted to be run by whoever calls pg_connwatch''s functions), then run ALTER EXTENSION pg_connwatch UPDATE again.';
     END IF;
 
+    -- CREATE granted on the schema while it was not the extension's would
+    -- let others plant objects in it again: only the owner keeps it.
+    -- (USAGE grants are harmless and stay.)
+    FOR grantee_name IN
+        SELECT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                    ELSE pg_catalog.quote_ident(r.rolname) END
+          FROM pg_catalog.pg_namespace AS n
+         CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) AS a
+          LEFT JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+         WHERE n.oid OPERATOR(pg_catalog.=) schema_oid
+           AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+           AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE CREATE ON SCHEMA connwatch FROM %s', grantee_name);
+        RAISE NOTICE 'revoked CREATE on schema connwatch from %', grantee_name;
+    END LOOP;
+
     -- The extension moves to pg_catalog, where 1.0.1 installs it, so that
     -- its own schema can become one of its members.  Dependencies on
     -- pg_catalog are not recorded: drop the one on the schema.
@@ -85,6 +103,61 @@ END
 $$;
 
 ALTER EXTENSION pg_connwatch ADD SCHEMA connwatch;
+
+-- The pg_cron job's command qualifies count(): the job runs with its
+-- owner's search_path.  A job scheduled by 1.0 in this database is updated;
+-- one scheduled from another database (cron.database_name) keeps its text
+-- until schedule_enforcement() is called again.
+CREATE OR REPLACE FUNCTION connwatch.schedule_enforcement(schedule text DEFAULT '* * * * *')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job_id bigint;
+BEGIN
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
+                   WHERE extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+        -- pg_cron lives in one database, cron.database_name
+        IF pg_catalog.current_setting('cron.database_name', true) IS NOT NULL THEN
+            RAISE EXCEPTION 'pg_cron is not installed in this database'
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = pg_catalog.format('pg_cron runs its jobs from database %I (cron.database_name).',
+                                                 pg_catalog.current_setting('cron.database_name')),
+                      HINT = pg_catalog.format('In database %I, run: SELECT cron.schedule_in_database(''connwatch-enforce'', %L, ''SELECT pg_catalog.count(*) FROM connwatch.enforce()'', %L);',
+                                               pg_catalog.current_setting('cron.database_name'),
+                                               schedule, pg_catalog.current_database());
+        END IF;
+        RAISE EXCEPTION 'pg_cron is not installed'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'connwatch.schedule_enforcement() creates a pg_cron job that runs connwatch.enforce().',
+                  HINT = 'Install postgresql-15-cron, set shared_preload_libraries = ''pg_cron'' and cron.database_name in postgresql.conf, restart the server, then run CREATE EXTENSION pg_cron. A role that is not a superuser also needs USAGE on schema cron and EXECUTE on cron.schedule_in_database.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)'
+        INTO job_id
+        USING 'connwatch-enforce', schedule,
+              'SELECT pg_catalog.count(*) FROM connwatch.enforce()',
+              pg_catalog.current_database();
+    RETURN job_id;
+END
+$$;
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension
+               WHERE extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+        EXECUTE 'UPDATE cron.job SET command = $1
+                  WHERE jobname OPERATOR(pg_catalog.=) ''connwatch-enforce''
+                    AND command OPERATOR(pg_catalog.=) $2'
+          USING 'SELECT pg_catalog.count(*) FROM connwatch.enforce()',
+                'SELECT count(*) FROM connwatch.enforce()';
+    END IF;
+END
+$$;
 
 -- The views, and the functions behind them, move from PUBLIC to pg_monitor.
 REVOKE SELECT ON connwatch.sessions, connwatch.idle_in_transaction,

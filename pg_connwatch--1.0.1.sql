@@ -528,7 +528,7 @@ BEGIN
                 USING ERRCODE = 'feature_not_supported',
                       DETAIL = pg_catalog.format('pg_cron runs its jobs from database %I (cron.database_name).',
                                                  pg_catalog.current_setting('cron.database_name')),
-                      HINT = pg_catalog.format('In database %I, run: SELECT cron.schedule_in_database(''connwatch-enforce'', %L, ''SELECT count(*) FROM connwatch.enforce()'', %L);',
+                      HINT = pg_catalog.format('In database %I, run: SELECT cron.schedule_in_database(''connwatch-enforce'', %L, ''SELECT pg_catalog.count(*) FROM connwatch.enforce()'', %L);',
                                                pg_catalog.current_setting('cron.database_name'),
                                                schedule, pg_catalog.current_database());
         END IF;
@@ -540,7 +540,7 @@ BEGIN
     EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)'
         INTO job_id
         USING 'connwatch-enforce', schedule,
-              'SELECT count(*) FROM connwatch.enforce()',
+              'SELECT pg_catalog.count(*) FROM connwatch.enforce()',
               pg_catalog.current_database();
     RETURN job_id;
 END

@@ -13,9 +13,10 @@
  * pg_cron's job.  So before reading or writing one of its tables,
  * pg_connwatch checks that the schema is its own: a member of extension
  * pg_connwatch (1.0.1 and later create it in their install script), or, for
- * a 1.0 install whose ALTER EXTENSION UPDATE has not been run yet, owned by
- * a superuser.  The table itself must be an ordinary table and a member of
- * the extension.  Anything else is refused with SQLSTATE 55000.
+ * a 1.0 install whose ALTER EXTENSION UPDATE has not been run yet, the
+ * schema the extension was installed in, owned by a superuser.  The table
+ * itself must be an ordinary table and a member of the extension.  Anything
+ * else is refused with SQLSTATE 55000.
  *
  * SQL run here names every object with its schema and runs with
  * search_path set to "pg_catalog, pg_temp" for its duration, so that
@@ -26,14 +27,19 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/dependency.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -43,14 +49,53 @@
 #define CW_EXTENSION_NAME	"pg_connwatch"
 #define CW_SCHEMA_NAME		"connwatch"
 
-static Oid	cw_extension_schema(Oid extension_oid);
+static Oid	cw_extension_schema(Oid extension_oid, Oid installed_in);
+static Oid	cw_find_extension(Oid *installed_in);
+
+/*
+ * The OID of extension pg_connwatch and, in *installed_in, the schema its
+ * catalog entry names (pg_catalog from 1.0.1 on, connwatch for 1.0).
+ */
+static Oid
+cw_find_extension(Oid *installed_in)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			extension_oid = InvalidOid;
+
+	*installed_in = InvalidOid;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(CW_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_extension form = (Form_pg_extension) GETSTRUCT(tuple);
+
+		extension_oid = form->oid;
+		*installed_in = form->extnamespace;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (!OidIsValid(extension_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is not installed in this database",
+						CW_EXTENSION_NAME),
+				 errhint("Run CREATE EXTENSION %s.", CW_EXTENSION_NAME)));
+	return extension_oid;
+}
 
 /*
  * The schema that holds the extension's tables, after the checks described
  * above.
  */
 static Oid
-cw_extension_schema(Oid extension_oid)
+cw_extension_schema(Oid extension_oid, Oid installed_in)
 {
 	Oid			schema_oid = get_namespace_oid(CW_SCHEMA_NAME, true);
 	HeapTuple	tuple;
@@ -72,15 +117,14 @@ cw_extension_schema(Oid extension_oid)
 	ReleaseSysCache(tuple);
 
 	/* the shape of a 1.0 install, which no other role can have made */
-	if (superuser_arg(schema_owner))
+	if (schema_oid == installed_in && superuser_arg(schema_owner))
 		return schema_oid;
 
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("schema \"%s\" does not belong to extension \"%s\"",
 					CW_SCHEMA_NAME, CW_EXTENSION_NAME),
-			 errdetail("The schema is not a member of the extension, and its owner (role with OID %u) is not a superuser.",
-					   schema_owner),
+			 errdetail("The schema is not a member of the extension, nor a schema it was installed in that a superuser owns."),
 			 errhint("Another role may have created the schema before the extension was installed. Run ALTER EXTENSION %s UPDATE, which checks the schema and says how to clean it up.",
 					 CW_EXTENSION_NAME)));
 	return InvalidOid;			/* keep compiler quiet */
@@ -93,20 +137,13 @@ cw_extension_schema(Oid extension_oid)
 void
 cw_find_extension_table(const char *relname, CwExtensionTable *table)
 {
-	Oid			extension_oid = get_extension_oid(CW_EXTENSION_NAME, true);
-	Oid			schema_oid;
+	Oid			installed_in;
+	Oid			extension_oid = cw_find_extension(&installed_in);
+	Oid			schema_oid = cw_extension_schema(extension_oid, installed_in);
 	Oid			relid;
 	HeapTuple	tuple;
 	Form_pg_class form;
 
-	if (!OidIsValid(extension_oid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"%s\" is not installed in this database",
-						CW_EXTENSION_NAME),
-				 errhint("Run CREATE EXTENSION %s.", CW_EXTENSION_NAME)));
-
-	schema_oid = cw_extension_schema(extension_oid);
 	relid = get_relname_relid(relname, schema_oid);
 	if (!OidIsValid(relid))
 		ereport(ERROR,

@@ -99,7 +99,7 @@ is( $node->safe_psql(
 		q{SELECT count(*) || '|' || min(schedule) || '|' || min(command) || '|'
 		         || min(database) || '|' || min(username)
 		  FROM cron.job WHERE jobname = 'connwatch-enforce'}),
-	"1|* * * * *|SELECT count(*) FROM connwatch.enforce()|postgres|regress_cleanup",
+	"1|* * * * *|SELECT pg_catalog.count(*) FROM connwatch.enforce()|postgres|regress_cleanup",
 	'one connwatch-enforce job, updated to every minute, run as regress_cleanup');
 
 #
