@@ -26,8 +26,13 @@ ISOLATION_OPTS = --inputdir=test --outputdir=output_iso
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
-PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
+# The test command and CI build with CONNWATCH_WERROR=1; a user's plain
+# "make" on a newer compiler does not fail on a new warning.
+ifeq ($(CONNWATCH_WERROR),1)
+PG_CPPFLAGS += -Werror
+endif
 
 EXTRA_CLEAN = results output_iso
 

@@ -12,6 +12,8 @@ packages=(
 	libdbd-pg-perl           # the TAP tests hold hundreds of connections in one process
 	libpq-dev
 	build-essential          # gcc, make
+	sqlsmith                 # the fuzzing suite (test/t/202_fuzz.pl)
+	debootstrap              # the root file systems of the other majors (scripts/pgroot.sh)
 )
 
 missing=()

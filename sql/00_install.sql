@@ -17,11 +17,19 @@ FROM pg_available_extension_versions
 WHERE name = 'pg_connwatch';
 
 -- Every member of the extension: a missing or extra object fails here.
+-- (From 18 on, the row types of member tables and views and the array
+-- types of member types are recorded as members too; they come with their
+-- relation or type and are left out.)
 SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS object
 FROM pg_depend AS d
 WHERE d.refclassid = 'pg_extension'::regclass
   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_connwatch')
   AND d.deptype = 'e'
+  AND NOT (d.classid = 'pg_type'::regclass    -- implicit types, see above
+           AND EXISTS (SELECT 1 FROM pg_type AS t
+                       LEFT JOIN pg_class AS r ON r.oid = t.typrelid
+                       WHERE t.oid = d.objid
+                         AND (t.typcategory = 'A' OR r.relkind IN ('r', 'v'))))
 ORDER BY pg_describe_object(d.classid, d.objid, d.objsubid) COLLATE "C";
 
 -- Every view column, with its type: the row shapes are the contract.
@@ -49,6 +57,11 @@ FROM pg_depend AS d
 WHERE d.refclassid = 'pg_extension'::regclass
   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_connwatch')
   AND d.deptype = 'e'
+  AND NOT (d.classid = 'pg_type'::regclass    -- implicit types, see above
+           AND EXISTS (SELECT 1 FROM pg_type AS t
+                       LEFT JOIN pg_class AS r ON r.oid = t.typrelid
+                       WHERE t.oid = d.objid
+                         AND (t.typcategory = 'A' OR r.relkind IN ('r', 'v'))))
   AND obj_description(d.objid, (SELECT relname FROM pg_class WHERE oid = d.classid)) IS NULL
 UNION ALL
 SELECT format('column %s.%s', c.relname, a.attname)

@@ -238,7 +238,9 @@ GRANT CREATE ON DATABASE regress_cw_hard_db TO regress_cw_hard_squatter;
 SET ROLE regress_cw_hard_squatter;
 CREATE SCHEMA connwatch;
 RESET ROLE;
+\set VERBOSITY terse
 CREATE EXTENSION pg_connwatch;
+\set VERBOSITY default
 SELECT count(*) AS installed FROM pg_extension WHERE extname = 'pg_connwatch';
 DROP SCHEMA connwatch;
 

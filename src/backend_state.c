@@ -8,7 +8,7 @@
  * rest of the transaction, and then looks each backend's PGPROC up with a
  * linear search of the proc array.  We attach to the same shared array and
  * copy only the fields the calling view asks for, and find the PGPROC of a
- * regular backend through its BackendId in O(1).
+ * backend through its status slot in O(1) (compat.h).
  *
  * Concurrency: PgBackendStatus slots are read with the st_changecount
  * protocol of backend_status.h (no lock; retry while a writer is active).
@@ -34,13 +34,11 @@
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
-#include "storage/sinvaladt.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/wait_event.h"
 
 #include "backend_state.h"
 #include "compat.h"
@@ -308,26 +306,18 @@ cw_copy_status_slot(volatile PgBackendStatus *slot, CwBackend *be, int flags,
 }
 
 /*
- * Fetch the PGPROC fields of a backend.  Slot i of the status array belongs
- * to BackendId i + 1 for regular backends; auxiliary processes follow.
+ * Fetch the PGPROC fields of a backend, found through its status slot.
  */
 static void
 cw_read_proc(int slot_index, CwBackend *be)
 {
-	PGPROC	   *proc;
-
-	if (slot_index < MaxBackends)
-		proc = BackendIdGetProc(slot_index + 1);
-	else
-		proc = AuxiliaryPidGetProc(be->pid);
+	PGPROC	   *proc = cw_proc_of_status_slot(slot_index, be->pid);
 
 	if (proc == NULL || proc->pid != be->pid)
 		return;
 
-	be->xid = proc->xid;
-	be->xmin = proc->xmin;
+	cw_proc_xids(proc, &be->xid, &be->xmin, &be->status_flags);
 	be->wait_event_info = *((volatile uint32 *) &proc->wait_event_info);
-	be->status_flags = proc->statusFlags;
 	be->proc_roleid = proc->roleId;
 	be->have_proc = true;
 }
@@ -383,7 +373,7 @@ cw_caller_sees_role(Oid roleid)
 {
 	Oid			me = GetUserId();
 
-	return has_privs_of_role(me, ROLE_PG_READ_ALL_STATS) ||
+	return has_privs_of_role(me, CW_ROLE_READ_ALL_STATS) ||
 		has_privs_of_role(me, roleid);
 }
 
@@ -534,6 +524,10 @@ cw_state_name(BackendState state)
 			return "idle in transaction (aborted)";
 		case STATE_DISABLED:
 			return "disabled";
+#ifdef CW_HAVE_STATE_STARTING
+		case STATE_STARTING:
+			return "starting";
+#endif
 		case STATE_UNDEFINED:
 			break;
 	}

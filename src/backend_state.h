@@ -20,7 +20,7 @@
 #include "libpq/pqcomm.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
-#include "utils/backend_status.h"
+#include "compat.h"
 #include "datatype/timestamp.h"
 #include "utils/timestamp.h"
 

@@ -3,38 +3,77 @@
  * compat.h
  *		Every PG_VERSION_NUM branch of pg_connwatch lives here.
  *
- * The extension targets PostgreSQL 15.  Where a later major version moved
- * or renamed something we rely on, the difference is absorbed here so that
- * the rest of the code reads as if there were only one version.
+ * pg_connwatch supports PostgreSQL 13 to 18.  Where a major version moved
+ * or renamed something we rely on, the difference is absorbed here -- by a
+ * macro where a name changed, by a small inline function where the code
+ * differs -- so that the rest of the code reads as if there were only one
+ * version.  No other file tests PG_VERSION_NUM.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef CW_COMPAT_H
 #define CW_COMPAT_H
 
-#if PG_VERSION_NUM < 150000
-#error "pg_connwatch requires PostgreSQL 15 or later"
+#if PG_VERSION_NUM < 130000
+#error "pg_connwatch requires PostgreSQL 13 or later"
 #endif
 
+#include "catalog/pg_authid.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
+#include "utils/tuplestore.h"
+
 /*
- * PostgreSQL 16 added reserved_connections (for pg_use_reserved_connections)
- * beside superuser_reserved_connections.  On 15 only the latter exists.
+ * 14 split the backend status array and the wait events out of pgstat.h.
  */
-#if PG_VERSION_NUM >= 160000
-#define CW_RESERVED_FOR_ROLES	ReservedConnections
+#if PG_VERSION_NUM >= 140000
+#include "utils/backend_status.h"
+#include "utils/wait_event.h"
 #else
-#define CW_RESERVED_FOR_ROLES	0
+#include "pgstat.h"
 #endif
 
-/* SetSingleFuncCall() became InitMaterializedSRF() in 16. */
-#if PG_VERSION_NUM >= 160000
-#define cw_init_materialized_srf(fcinfo)	InitMaterializedSRF((fcinfo), 0)
-#else
-#define cw_init_materialized_srf(fcinfo)	SetSingleFuncCall((fcinfo), 0)
+/* 17 replaced BackendId by ProcNumber */
+#if PG_VERSION_NUM < 170000
+#include "storage/sinvaladt.h"
 #endif
 
 /*
- * Backend status slots: one per PGPROC plus one per auxiliary process type.
+ * 16 renamed ReservedBackends to SuperuserReservedConnections and added
+ * reserved_connections (for pg_use_reserved_connections) beside it.
+ */
+#include "postmaster/postmaster.h"
+#if PG_VERSION_NUM >= 160000
+#define CW_SUPERUSER_RESERVED		SuperuserReservedConnections
+#define CW_RESERVED_FOR_ROLES		ReservedConnections
+#define CW_HAVE_RESERVED_CONNECTIONS
+#else
+#define CW_SUPERUSER_RESERVED		ReservedBackends
+#define CW_RESERVED_FOR_ROLES		0
+#endif
+
+/* 14 renamed the predefined roles from DEFAULT_ROLE_* to ROLE_PG_* */
+#if PG_VERSION_NUM >= 140000
+#define CW_ROLE_READ_ALL_STATS		ROLE_PG_READ_ALL_STATS
+#define CW_ROLE_SIGNAL_BACKEND		ROLE_PG_SIGNAL_BACKEND
+#else
+#define CW_ROLE_READ_ALL_STATS		DEFAULT_ROLE_READ_ALL_STATS
+#define CW_ROLE_SIGNAL_BACKEND		DEFAULT_ROLE_SIGNAL_BACKENDID
+#endif
+
+/*
+ * 18 reports a backend from the start of authentication on, in state
+ * STATE_STARTING (which renumbers the states after it).
+ */
+#if PG_VERSION_NUM >= 180000
+#define CW_HAVE_STATE_STARTING
+#endif
+
+/*
+ * Backend status slots: one per PGPROC plus one per auxiliary process.
  * backend_status.c keeps its array static; we attach to it by name.
  */
 #if PG_VERSION_NUM >= 170000
@@ -42,5 +81,89 @@
 #else
 #define CW_NUM_STATUS_SLOTS		(MaxBackends + NUM_AUXPROCTYPES)
 #endif
+
+/* 15 reserved a GUC prefix with MarkGUCPrefixReserved() */
+#if PG_VERSION_NUM >= 150000
+#define cw_reserve_guc_prefix(prefix)	MarkGUCPrefixReserved(prefix)
+#else
+#define cw_reserve_guc_prefix(prefix)	EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/*
+ * The PGPROC behind status slot "slot" of a process with the given pid.
+ * Up to 16 a regular backend's slot is its BackendId - 1 and auxiliary
+ * processes follow; from 17 on the slot is the ProcNumber of any process.
+ * The caller checks that the PGPROC's pid still matches.
+ */
+static inline PGPROC *
+cw_proc_of_status_slot(int slot, int pid)
+{
+#if PG_VERSION_NUM >= 170000
+	return GetPGProcByNumber(slot);
+#else
+	if (slot < MaxBackends)
+		return BackendIdGetProc(slot + 1);
+	return AuxiliaryPidGetProc(pid);
+#endif
+}
+
+/*
+ * A PGPROC's top-level xid, xmin and status flags.  13 keeps them in the
+ * proc's PGXACT (the flags as vacuumFlags, with the same bits).
+ */
+static inline void
+cw_proc_xids(PGPROC *proc, TransactionId *xid, TransactionId *xmin,
+			 uint8 *status_flags)
+{
+#if PG_VERSION_NUM >= 140000
+	*xid = proc->xid;
+	*xmin = proc->xmin;
+	*status_flags = proc->statusFlags;
+#else
+	PGXACT	   *pgxact = &ProcGlobal->allPgXact[proc->pgprocno];
+
+	*xid = pgxact->xid;
+	*xmin = pgxact->xmin;
+	*status_flags = pgxact->vacuumFlags;
+#endif
+}
+
+/*
+ * Set up a materialized set-returning function's tuplestore and result
+ * descriptor: InitMaterializedSRF() from 16 on, SetSingleFuncCall() in 15,
+ * by hand before.
+ */
+static inline void
+cw_init_materialized_srf(FunctionCallInfo fcinfo)
+{
+#if PG_VERSION_NUM >= 160000
+	InitMaterializedSRF(fcinfo, 0);
+#elif PG_VERSION_NUM >= 150000
+	SetSingleFuncCall(fcinfo, 0);
+#else
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext caller_context;
+	TupleDesc	tupdesc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialize mode required, but it is not allowed in this context")));
+
+	caller_context = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult =
+		tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+							  false, work_mem);
+	rsinfo->setDesc = tupdesc;
+	MemoryContextSwitchTo(caller_context);
+#endif
+}
 
 #endif							/* CW_COMPAT_H */

@@ -41,6 +41,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
@@ -74,6 +75,7 @@ typedef struct CwServerUsage
 PG_FUNCTION_INFO_V1(cw_connection_limits);
 PG_FUNCTION_INFO_V1(cw_connection_headroom);
 
+static bool cw_may_use_reserved(Oid roleid);
 static void cw_check_thresholds(void);
 static CwBackendSet *cw_count_server(CwServerUsage *usage);
 static void cw_count_server_in(CwBackendSet *set, CwServerUsage *usage);
@@ -85,6 +87,22 @@ static void cw_count_usage(CwBackendSet *set, CwLimitedObject *databases,
 static int	cw_limited_object_cmp(const void *a, const void *b);
 static void cw_put_limit_row(ReturnSetInfo *rsinfo, const char *scope,
 							 const char *name, int used, int max);
+
+/*
+ * May a role that is not a superuser take the slots reserved_connections
+ * keeps (16+: membership in pg_use_reserved_connections, as InitPostgres
+ * checks it)?
+ */
+static bool
+cw_may_use_reserved(Oid roleid)
+{
+#ifdef CW_HAVE_RESERVED_CONNECTIONS
+	return CW_RESERVED_FOR_ROLES > 0 &&
+		has_privs_of_role(roleid, ROLE_PG_USE_RESERVED_CONNECTIONS);
+#else
+	return false;
+#endif
+}
 
 /* warning_pct above critical_pct would make "warning" unreachable */
 static void
@@ -116,7 +134,7 @@ cw_count_server_in(CwBackendSet *set, CwServerUsage *usage)
 		if (cw_is_client_backend(&set->backends[i]))
 			usage->client_backends++;
 
-	usage->reserved_max = ReservedBackends + CW_RESERVED_FOR_ROLES;
+	usage->reserved_max = CW_SUPERUSER_RESERVED + CW_RESERVED_FOR_ROLES;
 	usage->general_max = Max(MaxConnections - usage->reserved_max, 0);
 }
 
@@ -394,6 +412,7 @@ cw_connection_headroom(PG_FUNCTION_ARGS)
 	int			nroles;
 	int			general_headroom;
 	int			total_headroom;
+	int			roles_headroom;
 	int			i;
 
 	cw_init_materialized_srf(fcinfo);
@@ -406,6 +425,9 @@ cw_connection_headroom(PG_FUNCTION_ARGS)
 
 	general_headroom = Max(usage.general_max - usage.client_backends, 0);
 	total_headroom = Max(MaxConnections - usage.client_backends, 0);
+	/* what members of pg_use_reserved_connections get (16+) */
+	roles_headroom = Max(MaxConnections - CW_SUPERUSER_RESERVED -
+						 usage.client_backends, 0);
 
 	for (i = 0; i < nroles; i++)
 	{
@@ -414,10 +436,12 @@ cw_connection_headroom(PG_FUNCTION_ARGS)
 		bool		nulls[CW_CONNECTION_HEADROOM_COLS] = {0};
 		int			headroom;
 		const char *binding;
+		bool		can_use_reserved;
 
 		if (!role->can_login || (role->used == 0 && role->limit < 0))
 			continue;
 
+		can_use_reserved = role->superuser || cw_may_use_reserved(role->oid);
 		if (role->superuser)
 		{
 			/* the general pool first, then the reserved slots */
@@ -427,8 +451,9 @@ cw_connection_headroom(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			headroom = general_headroom;
-			binding = "server";
+			headroom = can_use_reserved ? roles_headroom : general_headroom;
+			binding = (can_use_reserved && general_headroom == 0) ?
+				"reserved" : "server";
 			if (role->limit >= 0)
 			{
 				int			role_headroom = Max(role->limit - role->used, 0);
@@ -446,7 +471,7 @@ cw_connection_headroom(PG_FUNCTION_ARGS)
 
 		values[0] = NameGetDatum(&role->name);
 		values[1] = BoolGetDatum(role->superuser);
-		values[2] = BoolGetDatum(role->superuser);
+		values[2] = BoolGetDatum(can_use_reserved);
 		values[4] = Int32GetDatum(role->used);
 		values[5] = Int32GetDatum(headroom);
 		values[6] = CStringGetTextDatum(binding);

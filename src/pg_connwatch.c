@@ -20,6 +20,7 @@
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
+#include "compat.h"
 #include "pg_connwatch.h"
 
 PG_MODULE_MAGIC;
@@ -143,5 +144,5 @@ _PG_init(void)
 							GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
 
-	MarkGUCPrefixReserved("connwatch");
+	cw_reserve_guc_prefix("connwatch");
 }

@@ -32,7 +32,6 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
-#include "utils/wait_event.h"
 
 #include "audit.h"
 #include "backend_state.h"

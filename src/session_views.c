@@ -27,7 +27,6 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
-#include "utils/wait_event.h"
 
 #include "backend_state.h"
 #include "compat.h"

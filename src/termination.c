@@ -43,6 +43,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/varlena.h"
 
+#include "compat.h"
 #include "pg_connwatch.h"
 #include "termination.h"
 
@@ -166,7 +167,7 @@ cw_signal_session(const CwObservation *observed, CwSignalKind kind,
 	if ((!OidIsValid(roleid) || superuser_arg(roleid)) && !superuser())
 		return CW_OUTCOME_SUPERUSER;
 	if (!has_privs_of_role(GetUserId(), roleid) &&
-		!has_privs_of_role(GetUserId(), ROLE_PG_SIGNAL_BACKEND))
+		!has_privs_of_role(GetUserId(), CW_ROLE_SIGNAL_BACKEND))
 		return CW_OUTCOME_NOT_PERMITTED;
 
 	if (dry_run)

@@ -143,8 +143,12 @@ cw_collect_holders(CwBackendSet *set)
 	for (i = 0; i < max_prepared_xacts; i++)
 	{
 		PGPROC	   *proc = &PreparedXactProcs[i];
-		TransactionId xid = proc->xid;
+		TransactionId xid;
+		TransactionId xmin;
+		uint8		status_flags;
 		CwHorizonHolder *holder;
+
+		cw_proc_xids(proc, &xid, &xmin, &status_flags);
 
 		if (!TransactionIdIsNormal(xid) || !TransactionIdIsInProgress(xid))
 			continue;

@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# scripts/test_major.sh - the pg_connwatch test suite on one PostgreSQL major.
+#
+#   PG_CONFIG=/usr/lib/postgresql/NN/bin/pg_config bash scripts/test_major.sh
+#
+# scripts/test.sh (the README's test command) runs this once per major: on
+# the host for 15, inside the major's root file system (scripts/pgroot.sh)
+# for the others.  It expects the packages to be there already.  Run as
+# root from the top of a work tree.  It builds a scratch copy of the tree
+# with -Wall -Wextra -Werror and installs the extension, then, as the
+# postgres OS user:
+#
+#   1. pg_regress over the Makefile's REGRESS list, against a throwaway
+#      cluster on a private socket directory and port;
+#   2. pg_isolation_regress over the Makefile's ISOLATION list, same cluster;
+#   3. the TAP tests (the Makefile's PROVE_TESTS), one prove run per file;
+#      they boot their own clusters through PostgreSQL::Test::Cluster.
+#
+# All three go through PGXS's "make installcheck" with the other suites
+# switched off, so the Makefile stays the source of truth for the lists and
+# the environment.  Each regress test and each isolation spec counts as one
+# test, each TAP assertion as one; a suite or TAP file that breaks without
+# reporting a failed test (crash, bad plan, timeout) counts as one failure.
+#
+# The crash detector: whatever a suite reports, its server logs are read
+# after it, and a log that shows a crashed server process (terminated by a
+# signal, a PANIC, a crash restart) counts as one more failure, with the
+# lines around it printed.  The detector checks itself on a sample log
+# before anything runs.
+# The last line printed is "N passed, N failed"; the exit status is non-zero
+# when anything failed or nothing ran.  Every server started here is stopped
+# on every way out.
+#
+# Environment:
+#   PG_CONFIG               pg_config of the major to test (default: 15's)
+#   CONNWATCH_TEST_PORT     first port to try for the regress cluster (default 55100)
+#   CONNWATCH_KEEP_TMP=1    keep the scratch directory even when everything passed
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+if [ -z "${PG_CONFIG:-}" ]; then
+	PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+	[ -x "$PG_CONFIG" ] || PG_CONFIG=pg_config
+fi
+export PG_CONFIG
+
+# Time limits (seconds): per suite, and for the whole run, which must stay
+# far below CI's.  A suite cut short counts as failed.
+REGRESS_TIMEOUT=300
+ISOLATION_TIMEOUT=300
+TAP_TIMEOUT=420
+BUDGET=${CONNWATCH_TEST_BUDGET:-840}
+
+passed=0
+failed=0
+skipped=0
+completed=0
+work=
+src=
+cluster=
+pgbin=
+
+log() { printf '=== %s\n' "$*"; }
+
+# The time limit for the next suite: its own cap or what is left of the
+# budget, whichever is smaller; once the budget is spent, 1 second, so that
+# the suite fails at once and is counted as failed.
+time_limit() {
+	local left=$((BUDGET - SECONDS))
+	[ "$left" -lt 1 ] && left=1
+	[ "$left" -lt "$1" ] && echo "$left" || echo "$1"
+}
+
+# Run a command as the postgres OS user (the server refuses to run as root).
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# Stop every server this run may have started: the regress cluster and any
+# node a TAP test left behind (a killed prove cannot run its END block).
+stop_all_clusters() {
+	[ -n "$work" ] && [ -d "$work" ] && [ -n "$pgbin" ] || return 0
+	local pidfile
+	while IFS= read -r pidfile; do
+		as_pg "$pgbin/pg_ctl" -D "$(dirname "$pidfile")" -m fast -t 30 -w stop >/dev/null 2>&1 ||
+			as_pg "$pgbin/pg_ctl" -D "$(dirname "$pidfile")" -m immediate -w stop >/dev/null 2>&1 || true
+	done < <(find "$work" -name postmaster.pid 2>/dev/null)
+}
+
+# Every way out ends here: stop the servers, print the closing line last.
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	stop_all_clusters
+	if [ "$completed" != 1 ]; then
+		echo "!!! test_major.sh stopped before the end (status $rc)"
+		failed=$((failed + 1))
+	fi
+	if [ -n "$work" ] && [ -d "$work" ]; then
+		if [ "$failed" -eq 0 ] && [ "${CONNWATCH_KEEP_TMP:-0}" != 1 ]; then
+			rm -rf "$work"
+		else
+			echo "scratch directory kept: $work"
+		fi
+	fi
+	local line="$passed passed, $failed failed"
+	[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+	echo "$line"
+	if [ "$failed" -gt 0 ] || [ "$passed" -eq 0 ]; then
+		exit 1
+	fi
+	exit 0
+}
+trap finish EXIT
+trap 'echo "!!! interrupted"; exit 130' INT TERM
+
+# Normal end of the run: finish() prints the summary and sets the status.
+summary_and_exit() {
+	completed=1
+	exit 0
+}
+
+show_file() {
+	local title=$1 file=$2 lines=${3:-200}
+	[ -s "$file" ] || return 0
+	echo "----- $title ($file, first $lines lines)"
+	head -n "$lines" "$file"
+	echo "-----"
+}
+
+show_tail() {
+	local title=$1 file=$2 lines=${3:-60}
+	[ -s "$file" ] || return 0
+	echo "----- $title ($file, last $lines lines)"
+	tail -n "$lines" "$file"
+	echo "-----"
+}
+
+# The first port from $1 on that nobody has bound at 127.0.0.1 (the cluster
+# listens there too).
+free_port() {
+	local port=$1 last=$(($1 + 99))
+	while [ "$port" -le "$last" ]; do
+		if perl -MSocket -e '
+			socket(my $s, PF_INET, SOCK_STREAM, 0) or exit 1;
+			setsockopt($s, SOL_SOCKET, SO_REUSEADDR, 1);
+			bind($s, sockaddr_in($ARGV[0], inet_aton("127.0.0.1"))) or exit 1;
+			exit 0' "$port" 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+		port=$((port + 1))
+	done
+	return 1
+}
+
+# The crash detector.  The patterns are matched right after the log line
+# prefix's "[pid] application " and a severity tag, so that statement text
+# quoted in a log (a fuzzed query, say) cannot trip it.
+CRASH_PATTERN='\[[0-9]+\] ([^ ]* )?((LOG|WARNING|ERROR|FATAL): +.*(terminated by signal|was terminated|terminating any other active server processes|all server processes terminated; reinitializing)|PANIC: )'
+
+# Print each log among the arguments that shows a crash, with the lines
+# around its first one; false when none does.
+crash_in_logs() {
+	local f first found=1
+	for f in "$@"; do
+		[ -s "$f" ] || continue
+		first=$(grep -nE "$CRASH_PATTERN" "$f" | head -n 1 | cut -d: -f1)
+		[ -n "$first" ] || continue
+		echo "!!! server crash in $f, line $first:"
+		sed -n "$((first > 10 ? first - 10 : 1)),$((first + 10))p" "$f"
+		echo "-----"
+		found=0
+	done
+	return $found
+}
+
+# Count a crash in a suite's logs as a failure.
+#   check_crashes SUITE LOG...
+check_crashes() {
+	local suite=$1
+	shift
+	if crash_in_logs "$@"; then
+		echo "!!! $suite: a server crashed (crash detector)"
+		failed=$((failed + 1))
+	fi
+}
+
+# The detector must see a real crash report and must not see one in a
+# quoted statement.
+detector_selftest() {
+	local sample ok=0
+	sample=$(mktemp)
+	cat >"$sample" <<'LOG'
+2026-01-01 00:00:00.000 UTC [100] LOG:  server process (PID 101) was terminated by signal 11: Segmentation fault
+LOG
+	crash_in_logs "$sample" >/dev/null || ok=1
+	cat >"$sample" <<'LOG'
+2026-01-01 00:00:00.000 UTC [103] 201_exit_churn.pl PANIC:  could not write to file
+LOG
+	crash_in_logs "$sample" >/dev/null || ok=1
+	cat >"$sample" <<'LOG'
+2026-01-01 00:00:00.000 UTC [102] ERROR:  syntax error at or near "PANIC"
+2026-01-01 00:00:00.000 UTC [102] STATEMENT:  SELECT 'was terminated by signal' PANIC: 
+LOG
+	crash_in_logs "$sample" >/dev/null && ok=1
+	rm -f "$sample"
+	return $ok
+}
+
+# A variable of the scratch tree's Makefile.
+make_var() {
+	as_pg make -s --no-print-directory -C "$src" -f Makefile -f - print-var VAR="$1" <<'EOF'
+print-var:
+	@echo $($(VAR))
+EOF
+}
+
+# Count pg_regress / pg_isolation_regress results in a log; false when
+# something failed.
+#   count_regress LOG EXPECTED_COUNT EXIT_STATUS
+count_regress() {
+	local out=$1 expected=$2 status=$3 ok bad
+	# up to 15: "test name ... ok"; from 16 on: "ok 1 - name" (TAP style)
+	ok=$(grep -cE '^(test +)?[[:space:]]*[^[:space:]]+ +\.\.\. ok( |$)|^ok [0-9]+ +[-+] ' "$out")
+	bad=$(grep -cE '^(test +)?[[:space:]]*[^[:space:]]+ +\.\.\. (FAILED|failed)|^not ok [0-9]+ +[-+] ' "$out")
+	if [ $((ok + bad)) -lt "$expected" ]; then
+		echo "!!! only $((ok + bad)) of $expected tests reported a result"
+		bad=$((expected - ok))
+	fi
+	if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+		echo "!!! the suite timed out"
+	fi
+	if [ "$status" -ne 0 ] && [ "$bad" -eq 0 ]; then
+		echo "!!! the suite exited with status $status without a failed test"
+		bad=1
+	fi
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+	[ "$bad" -eq 0 ]
+}
+
+if ! detector_selftest; then
+	echo "!!! the crash detector failed its self-test"
+	failed=$((failed + 1))
+	summary_and_exit
+fi
+
+if ! "$PG_CONFIG" --version >/dev/null 2>&1; then
+	echo "!!! no usable pg_config at $PG_CONFIG"
+	failed=$((failed + 1))
+	summary_and_exit
+fi
+log "$("$PG_CONFIG" --version)"
+pgbin=$("$PG_CONFIG" --bindir)
+
+#
+# 1. Scratch copy, build, install
+#
+work=$(mktemp -d /tmp/pg_connwatch_test.XXXXXX)
+src="$work/src"
+mkdir -p "$src" "$work/logs"
+# No build products or old results: the build below must compile everything
+# with the Makefile's warning flags.
+tar -C "$root" \
+	--exclude=./.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+	--exclude=./results --exclude=./output_iso --exclude=./tmp_check --exclude=./log \
+	--exclude=./regression.diffs --exclude=./regression.out \
+	-cf - . | tar -C "$src" -xf -
+
+log "build (make)"
+if ! make -C "$src" -j2 CONNWATCH_WERROR=1 >"$work/logs/build.log" 2>&1; then
+	cat "$work/logs/build.log"
+	echo "!!! build failed"
+	failed=$((failed + 1))
+	summary_and_exit
+fi
+
+log "install (make install)"
+if ! make -C "$src" install CONNWATCH_WERROR=1 >"$work/logs/install.log" 2>&1; then
+	cat "$work/logs/install.log"
+	echo "!!! make install failed"
+	failed=$((failed + 1))
+	summary_and_exit
+fi
+
+[ "$(id -u)" = 0 ] && chown -R postgres: "$work"
+
+regress_list=$(make_var REGRESS)
+isolation_list=$(make_var ISOLATION)
+tap_list=$(make_var PROVE_TESTS)
+n_regress=$(wc -w <<<"$regress_list")
+n_isolation=$(wc -w <<<"$isolation_list")
+
+#
+# 2. pg_regress and the isolation specs against a throwaway cluster
+#
+if [ "$n_regress" -gt 0 ] || [ "$n_isolation" -gt 0 ]; then
+	# Another run may take the port between the probe and the start: retry.
+	next_port=${CONNWATCH_TEST_PORT:-55100}
+	for attempt in 1 2 3; do
+		port=$(free_port "$next_port") || break
+		next_port=$((port + 1))
+		dir="$work/cluster$attempt"
+		log "cluster on port $port ($dir)"
+		if PGBIN="$pgbin" "$root/scripts/pgcluster.sh" start "$dir" "$port" \
+			"max_connections = 100" \
+			"max_prepared_transactions = 10"; then
+			cluster=$dir
+			break
+		fi
+		show_tail "initdb log" "$dir/initdb.log"
+		show_tail "server log" "$dir/server.log"
+	done
+	if [ -z "$cluster" ]; then
+		echo "!!! could not start the test cluster"
+		failed=$((failed + n_regress + n_isolation))
+	fi
+fi
+
+if [ -n "$cluster" ]; then
+	pgenv=(env PGHOST="$cluster" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres)
+	failed_before=$failed
+
+	if [ "$n_regress" -gt 0 ]; then
+		log "pg_regress: $n_regress tests"
+		as_pg "${pgenv[@]}" timeout -k 10 "$(time_limit $REGRESS_TIMEOUT)" \
+			make -s -C "$src" --no-print-directory installcheck ISOLATION= TAP_TESTS= \
+			2>&1 | tee "$work/logs/regress.log"
+		status=${PIPESTATUS[0]}
+		if ! count_regress "$work/logs/regress.log" "$n_regress" "$status"; then
+			show_file "regression diffs" "$src/regression.diffs" 200
+		fi
+	fi
+
+	if [ "$n_isolation" -gt 0 ]; then
+		log "isolation: $n_isolation specs"
+		as_pg "${pgenv[@]}" timeout -k 10 "$(time_limit $ISOLATION_TIMEOUT)" \
+			make -s -C "$src" --no-print-directory installcheck REGRESS= TAP_TESTS= \
+			2>&1 | tee "$work/logs/isolation.log"
+		status=${PIPESTATUS[0]}
+		if ! count_regress "$work/logs/isolation.log" "$n_isolation" "$status"; then
+			show_file "isolation diffs" "$src/output_iso/regression.diffs" 200
+		fi
+	fi
+
+	if [ "$failed" -gt "$failed_before" ]; then
+		show_tail "server log" "$cluster/server.log" 80
+	fi
+	PGBIN="$pgbin" "$root/scripts/pgcluster.sh" stop "$cluster" || true
+	check_crashes "pg_regress and isolation" "$cluster/server.log"
+fi
+
+#
+# 3. TAP tests: one prove run per file, in the environment PGXS's
+#    prove_installcheck sets up (PATH, PG_REGRESS, TESTDIR, the perl modules).
+#
+for t in $tap_list; do
+	log "TAP: $t"
+	out="$work/logs/tap_$(basename "$t" .pl).log"
+	as_pg timeout -k 10 "$(time_limit $TAP_TIMEOUT)" \
+		make -s -C "$src" --no-print-directory installcheck REGRESS= ISOLATION= \
+		PROVE_TESTS="$t" PROVE_FLAGS="-v" \
+		2>&1 | tee "$out"
+	status=${PIPESTATUS[0]}
+	ok=$(grep -cE '^ok [0-9]+' "$out")
+	todo_ok=$(grep -cE '^not ok [0-9]+.*# *TODO' "$out")
+	bad=$(grep -E '^not ok [0-9]+' "$out" | grep -cvE '# *TODO')
+	skips=$(grep -cE '^ok [0-9]+.*# *(skip|SKIP)' "$out")
+	ok=$((ok - skips + todo_ok))
+	if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+		echo "!!! $t timed out"
+	fi
+	if [ "$status" -ne 0 ] && [ "$bad" -eq 0 ]; then
+		echo "!!! $t exited with status $status without a failed assertion (died, bad plan or timeout)"
+		bad=1
+	fi
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+	skipped=$((skipped + skips))
+	if [ "$bad" -gt 0 ]; then
+		for f in "$src"/tmp_check/log/regress_log_*; do
+			[ -s "$f" ] || continue
+			echo "----- TAP log without passing assertions ($f, last 150 lines)"
+			grep -vE '^(\[[^]]*\] *(\([^)]*\) *)?)?ok [0-9]+' "$f" | tail -n 150
+			echo "-----"
+		done
+		for f in "$src"/tmp_check/log/*.log; do
+			[ -s "$f" ] || continue
+			echo "----- TAP server log ($f: errors, then last 30 lines)"
+			grep -E 'PANIC|FATAL|TRAP|terminated by signal|exited with exit code' "$f" | head -n 50
+			echo "..."
+			tail -n 30 "$f"
+			echo "-----"
+		done
+	fi
+	stop_all_clusters
+	# prove_installcheck empties tmp_check before each file: read its logs now
+	check_crashes "$t" $(find "$src/tmp_check/log" -name '*.log' ! -name 'regress_log_*' 2>/dev/null)
+done
+
+summary_and_exit
