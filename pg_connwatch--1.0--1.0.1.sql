@@ -115,6 +115,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     job_id bigint;
+    command text := 'SELECT pg_catalog.count(*) FROM connwatch.enforce()';
 BEGIN
     IF schedule IS NULL THEN
         RAISE EXCEPTION 'schedule must not be NULL'
@@ -135,13 +136,26 @@ BEGIN
         RAISE EXCEPTION 'pg_cron is not installed'
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'connwatch.schedule_enforcement() creates a pg_cron job that runs connwatch.enforce().',
-                  HINT = 'Install postgresql-15-cron, set shared_preload_libraries = ''pg_cron'' and cron.database_name in postgresql.conf, restart the server, then run CREATE EXTENSION pg_cron. A role that is not a superuser also needs USAGE on schema cron and EXECUTE on cron.schedule_in_database.';
+                  HINT = pg_catalog.format('Install pg_cron (Debian: postgresql-%s-cron), set shared_preload_libraries = ''pg_cron'' and cron.database_name in postgresql.conf, restart the server, then run CREATE EXTENSION pg_cron. A role that is not a superuser also needs USAGE on schema cron and EXECUTE on cron.schedule_in_database.',
+                                           pg_catalog.current_setting('server_version_num')::pg_catalog.int4 OPERATOR(pg_catalog./) 10000);
     END IF;
-    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)'
-        INTO job_id
-        USING 'connwatch-enforce', schedule,
-              'SELECT pg_catalog.count(*) FROM connwatch.enforce()',
-              pg_catalog.current_database();
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_proc AS p
+               JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+               WHERE n.nspname OPERATOR(pg_catalog.=) 'cron'
+                 AND p.proname OPERATOR(pg_catalog.=) 'schedule_in_database') THEN
+        EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)'
+            INTO job_id
+            USING 'connwatch-enforce', schedule, command,
+                  pg_catalog.current_database();
+    ELSE
+        -- pg_cron 1.3 and older: schedule the job, then point it at this
+        -- database, as their documentation says to
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+            INTO job_id
+            USING 'connwatch-enforce', schedule, command;
+        EXECUTE 'UPDATE cron.job SET database = $1 WHERE jobid OPERATOR(pg_catalog.=) $2'
+            USING pg_catalog.current_database(), job_id;
+    END IF;
     RETURN job_id;
 END
 $$;

@@ -149,7 +149,9 @@ BEGIN
                            ELSE stmt END, ';' ORDER BY n)
     INTO code
     FROM regexp_split_to_table(code, ';') WITH ORDINALITY AS t(stmt, n),
-         LATERAL regexp_instr(stmt, '\mRAISE\M', 1, 1, 0, 'i') AS r;
+         -- where RAISE starts, 0 if nowhere (regexp_instr is 15+)
+         LATERAL (SELECT COALESCE(length((regexp_match(stmt, '^(.*?)\mRAISE\M', 'i'))[1]) + 1, 0))
+             AS p(r);
     RETURN code;
 END
 $$;

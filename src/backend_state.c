@@ -365,16 +365,16 @@ cw_backend_by_pid(CwBackendSet *set, int pid)
 /*
  * pg_stat_activity's rule (HAS_PGSTAT_PERMISSIONS in pgstatfuncs.c): the
  * details of a session are shown to roles that have the privileges of its
- * role, or of pg_read_all_stats.  has_privs_of_role() follows inherited
- * membership only, and caches the caller's memberships.
+ * role, or pg_read_all_stats (how membership in that one counts changed in
+ * 15: compat.h).  has_privs_of_role() follows inherited membership only,
+ * and caches the caller's memberships.
  */
 static bool
 cw_caller_sees_role(Oid roleid)
 {
 	Oid			me = GetUserId();
 
-	return has_privs_of_role(me, CW_ROLE_READ_ALL_STATS) ||
-		has_privs_of_role(me, roleid);
+	return cw_has_read_all_stats(me) || has_privs_of_role(me, roleid);
 }
 
 bool

@@ -23,6 +23,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/tuplestore.h"
 
@@ -62,6 +63,19 @@
 #else
 #define CW_ROLE_READ_ALL_STATS		DEFAULT_ROLE_READ_ALL_STATS
 #define CW_ROLE_SIGNAL_BACKEND		DEFAULT_ROLE_SIGNAL_BACKENDID
+#endif
+
+/*
+ * Whether a role reads every session's details in pg_stat_activity through
+ * pg_read_all_stats: 15 made predefined roles count only when inherited
+ * (has_privs_of_role); before, any membership did (is_member_of_role).
+ */
+#if PG_VERSION_NUM >= 150000
+#define cw_has_read_all_stats(roleid) \
+	has_privs_of_role((roleid), CW_ROLE_READ_ALL_STATS)
+#else
+#define cw_has_read_all_stats(roleid) \
+	is_member_of_role((roleid), CW_ROLE_READ_ALL_STATS)
 #endif
 
 /*
