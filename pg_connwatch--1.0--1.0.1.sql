@@ -115,6 +115,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     job_id bigint;
+    job_database text;
     command text := 'SELECT pg_catalog.count(*) FROM connwatch.enforce()';
 BEGIN
     IF schedule IS NULL THEN
@@ -149,12 +150,20 @@ BEGIN
                   pg_catalog.current_database();
     ELSE
         -- pg_cron 1.3 and older: schedule the job, then point it at this
-        -- database, as their documentation says to
+        -- database if it is not there already, as their documentation says
+        -- to (pg_cron lives in cron.database_name, which is this database,
+        -- so that takes UPDATE on cron.job only in unusual setups)
         EXECUTE 'SELECT cron.schedule($1, $2, $3)'
             INTO job_id
             USING 'connwatch-enforce', schedule, command;
-        EXECUTE 'UPDATE cron.job SET database = $1 WHERE jobid OPERATOR(pg_catalog.=) $2'
-            USING pg_catalog.current_database(), job_id;
+        EXECUTE 'SELECT database FROM cron.job WHERE jobid OPERATOR(pg_catalog.=) $1'
+            INTO job_database
+            USING job_id;
+        IF job_database IS NULL
+           OR job_database OPERATOR(pg_catalog.<>) pg_catalog.current_database() THEN
+            EXECUTE 'UPDATE cron.job SET database = $1 WHERE jobid OPERATOR(pg_catalog.=) $2'
+                USING pg_catalog.current_database(), job_id;
+        END IF;
     END IF;
     RETURN job_id;
 END

@@ -139,6 +139,8 @@ BEGIN
     code := regexp_replace(code, '\m(SELECT|RETURNING)\s+\*', ' ', 'gi');
     code := regexp_replace(code, '%(ROW)?TYPE\M', ' ', 'gi');
     code := regexp_replace(code, '\mFOR\s+\w+(\s*,\s*\w+)*\s+IN\M', ' ', 'gi');
+    -- UPDATE ... SET column = value assigns, it compares nothing
+    code := regexp_replace(code, '\mSET\s+\w+\s*=', ' ', 'gi');
     -- RAISE ... USING option = value, statement by statement (the
     -- literals are gone, so every ; ends a statement)
     SELECT string_agg(CASE WHEN r > 0
@@ -212,6 +214,7 @@ CREATE FUNCTION regress_act_lint.bad_execute(a int) RETURNS int
 LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE 'SELECT 1 WHERE $1 <> 0' USING a;
+    EXECUTE 'UPDATE pg_temp.t SET c = 1 WHERE d = $1' USING a;
     RETURN -a;
 END
 $$;
@@ -230,6 +233,7 @@ BEGIN
             USING ERRCODE = 'data_exception', HINT = 'x > y';
     END IF;
     EXECUTE 'SELECT count(*) FROM pg_catalog.pg_class' INTO n;
+    EXECUTE 'UPDATE pg_temp.t SET c = $1 WHERE d OPERATOR(pg_catalog.=) $2' USING a, n;
     SELECT * INTO r FROM pg_catalog.pg_class LIMIT 1;
     RETURN n OPERATOR(pg_catalog.+) pg_catalog.length($q$ not = code $q$);
 END
@@ -378,8 +382,27 @@ SELECT * FROM dblink('su1', 'SELECT 2') AS t(su1_alive int);
 -- Scheduling needs pg_cron
 --
 SELECT count(*) AS pg_cron_installed FROM pg_extension WHERE extname = 'pg_cron';
+-- The error in full; its hint names the server's own Debian package,
+-- postgresql-NN-cron (NN normalised here).
+CREATE FUNCTION pg_temp.error_of(stmt text) RETURNS TABLE (field text, value text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    state text;
+    message text;
+    detail text;
+    hint text;
+BEGIN
+    EXECUTE stmt;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+        detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    RETURN QUERY VALUES ('sqlstate', state), ('message', message),
+        ('detail', detail),
+        ('hint', regexp_replace(hint, 'postgresql-[0-9]+-cron', 'postgresql-NN-cron'));
+END
+$$;
+SELECT * FROM pg_temp.error_of('SELECT connwatch.schedule_enforcement()');
 \set SHOW_CONTEXT never
-SELECT connwatch.schedule_enforcement();
 SELECT connwatch.unschedule_enforcement();
 \set SHOW_CONTEXT errors
 SELECT regress_cw_sqlstate_of('SELECT connwatch.schedule_enforcement()');

@@ -60,10 +60,20 @@ GRANT pg_signal_backend, pg_monitor TO regress_cleanup;
 GRANT EXECUTE ON FUNCTION connwatch.enforce(boolean),
     connwatch.schedule_enforcement(text),
     connwatch.unschedule_enforcement() TO regress_cleanup;
--- ... and what pg_cron 1.4 needs to let it schedule its own jobs
+-- ... and what pg_cron needs to let it schedule its own jobs: 1.4 and
+-- later schedule_in_database(), 1.3 (PostgreSQL 13's) schedule()
 GRANT USAGE ON SCHEMA cron TO regress_cleanup;
-GRANT EXECUTE ON FUNCTION cron.schedule_in_database(text, text, text, text, text, boolean)
-    TO regress_cleanup;
+DO $$
+BEGIN
+    IF to_regprocedure('cron.schedule_in_database(text,text,text,text,text,boolean)') IS NOT NULL THEN
+        GRANT EXECUTE ON FUNCTION cron.schedule_in_database(text, text, text, text, text, boolean)
+            TO regress_cleanup;
+    ELSE
+        GRANT EXECUTE ON FUNCTION cron.schedule(name, text, text), cron.unschedule(name)
+            TO regress_cleanup;
+    END IF;
+END
+$$;
 
 INSERT INTO connwatch.policies (name, state, older_than, application_name)
 VALUES ('leaks', 'idle in transaction', '5 seconds', 'leaky_app');
