@@ -14,6 +14,9 @@ RESET client_min_messages;
 
 CREATE ROLE regress_cw_nopriv LOGIN;
 CREATE ROLE regress_cw_reader LOGIN IN ROLE pg_read_all_stats;
+-- A NOINHERIT member of pg_read_all_stats sees other roles' sessions in
+-- pg_stat_activity on 13 and 14 (any membership counted there), not from 15
+-- on: the views follow the server's rule (07_privileges_1.out is 13/14's).
 CREATE ROLE regress_cw_noinherit LOGIN NOINHERIT IN ROLE pg_read_all_stats;
 CREATE ROLE regress_cw_monitor LOGIN IN ROLE pg_monitor;
 CREATE ROLE regress_cw_owner LOGIN;
