@@ -45,6 +45,22 @@
 # figures are printed, ending with one greppable line:
 #
 #   # churn: N reads, M calls, K sessions ended (a by iit timeout, ...) in Ss, C crashes
+#
+# PostgreSQL 13 has neither idle_session_timeout nor
+# client_connection_check_interval (both came in 14).  There the
+# idle-session timeout path is left out (the test says so in a note, and
+# the figures line has no "by idle-session timeout"), and a client process
+# that leaves its victim running (state active) has it run a loop of short
+# sleeps that sends a NOTICE after each: the backend notices that its
+# client is gone at its next write instead of at the next check, and ends
+# with the same "connection to client lost".  Every other path, state and
+# check is the same on every major.
+#
+# A client built with libpq before 14 (13's root) does not see the FATAL
+# that ends a running (async) query: libpq replaces it by its own "server
+# closed the connection unexpectedly" when it reads the EOF that follows.
+# Only then, the FATAL is taken from the server log, for that backend pid
+# and application_name, and checked the same way (see expect_ended).
 
 use strict;
 use warnings;
@@ -87,10 +103,31 @@ max_connections = 80
 log_disconnections = on
 # the log is read for crashes and endings; every statement would be noise
 log_statement = none
+});
+$node->start;
+
+# 14 brought idle_session_timeout and client_connection_check_interval.
+my $server_version_num = $node->safe_psql('postgres', 'SHOW server_version_num');
+die "unexpected server_version_num '$server_version_num'"
+  unless $server_version_num =~ /^\d+$/;
+my $HAS_IDLE_SESSION_TIMEOUT = $server_version_num >= 140000;
+my $HAS_CLIENT_CHECK         = $server_version_num >= 140000;
+if ($HAS_CLIENT_CHECK)
+{
+	$node->append_conf(
+		'postgresql.conf', q{
 # a backend running pg_sleep() notices soon that its client was killed
 client_connection_check_interval = '100ms'
 });
-$node->start;
+	$node->restart;
+	is($node->safe_psql('postgres', 'SHOW client_connection_check_interval'),
+		'100ms', 'client_connection_check_interval is set');
+}
+else
+{
+	note "server_version_num $server_version_num: no client_connection_check_interval; "
+	  . 'an active victim of a client process writes to its client instead';
+}
 
 $node->safe_psql(
 	'postgres', q{
@@ -357,10 +394,20 @@ my %STATE_SQL = (
 	holds_xid           => 'BEGIN; INSERT INTO churn_writes VALUES (pg_backend_pid())',
 	active              => 'SELECT pg_sleep(300)',);
 
+# Without client_connection_check_interval (13), a backend in pg_sleep()
+# whose client is gone would sleep on: the active victim of a client
+# process sends a NOTICE (flushed at once) every 100 ms instead, and the
+# first write that fails ends it with "connection to client lost".  Also
+# 300 s at most.
+my $ACTIVE_WRITING_SQL =
+  q{DO $$BEGIN FOR i IN 1..3000 LOOP PERFORM pg_sleep(0.1); RAISE NOTICE 'churn'; END LOOP; END$$};
+
+# %opt: writing (an active victim that writes to its client while it runs)
 sub enter_state
 {
-	my ($v, $state) = @_;
+	my ($v, $state, %opt) = @_;
 	my $sql = $STATE_SQL{$state};
+	$sql = $ACTIVE_WRITING_SQL if $state eq 'active' && $opt{writing};
 	return $v->do($sql, { pg_async => PG_ASYNC }) if $state eq 'active';
 	return !defined($v->do($sql)) && $v->errstr =~ /division by zero/
 	  if $state eq 'aborted';
@@ -404,12 +451,32 @@ sub new_victim
 	return ($v, $app);
 }
 
+# The FATAL: line that backend $pid, application_name $app, wrote to the
+# server log from byte $from on, without its prefix; undef if none.
+sub server_log_fatal
+{
+	my ($pid, $app, $from) = @_;
+	my $log = PostgreSQL::Test::Utils::slurp_file($node->logfile, $from);
+	return $log =~ /^.*? \[$pid\] \Q$app\E (FATAL:  .*)$/m ? $1 : undef;
+}
+
 # Wait until the server ends $v, and check the FATAL it sent.  Nothing is
 # written to an idle victim: on TCP, a write to the closed socket draws a
 # reset, which can discard the FATAL before libpq has read it.
+#
+# %opt: pid and app (the victim's backend pid and application_name),
+# log_from (the server log's size before the victim was ended), count (the
+# ender's counts).  libpq before 14 replaces the message of a FATAL that
+# ends a running query by its own "server closed the connection
+# unexpectedly" when it reads the EOF that follows, and DBD::Pg's
+# pg_result reports only that.  The server writes its log line before it
+# sends the message: with such a libpq, and only when the client saw
+# nothing else, the FATAL is read from the server log instead (that
+# backend pid and application_name, written after log_from), and must be
+# the same.
 sub expect_ended
 {
-	my ($v, $why) = @_;
+	my ($v, $why, %opt) = @_;
 	my $said;
 	if ($v->{pg_async_status} == 1)    # the FATAL is the query's result
 	{
@@ -417,6 +484,18 @@ sub expect_ended
 		  or die "victim still connected after ${WAIT}s";
 		die "victim still answers" if defined $v->pg_result;
 		$said = $v->errstr;
+		if (   $v->{pg_lib_version} < 140000
+			&& defined $opt{log_from}
+			&& $opt{pid}
+			&& first_line($said) =~ /^server closed the connection unexpectedly$/)
+		{
+			my $logged = server_log_fatal($opt{pid}, $opt{app}, $opt{log_from});
+			die "libpq $v->{pg_lib_version} saw \"" . first_line($said)
+			  . "\", and the server log has no FATAL for the victim"
+			  unless defined $logged;
+			$opt{count}{'FATAL read from the server log'}++ if $opt{count};
+			$said = $logged;
+		}
 	}
 	else
 	{
@@ -454,8 +533,13 @@ sub killed_by
 	return sub {
 		my ($ctx) = @_;
 		my ($v, $app) = new_victim($ctx, pick(@$states));
+		my ($pid, $log_from) = ($v->{pg_pid}, -s $node->logfile);
 		$kill->($ctx, $v, $app);
-		expect_ended($v, $ADMIN_COMMAND);
+		expect_ended($v, $ADMIN_COMMAND,
+			pid      => $pid,
+			app      => $app,
+			log_from => $log_from,
+			count    => $ctx->{count});
 	};
 }
 
@@ -494,7 +578,8 @@ sub client_process_ends
 				$v = connect_as($ctx->{role}, "churn_c$ctx->{id}_$ctx->{seq}")
 				  or die first_line($DBI::errstr);
 				$v->do("SELECT pg_advisory_lock($key)") or die first_line($v->errstr);
-				enter_state($v, $state) or die first_line($v->errstr);
+				enter_state($v, $state, writing => !$HAS_CLIENT_CHECK)
+				  or die first_line($v->errstr);
 				"ready $state";
 			} // 'error ' . first_line($@);
 			syswrite $ready_w, "$msg\n";
@@ -548,6 +633,7 @@ my @PATHS = (
 	{
 		name  => 'idle_session_timeout',
 		group => 'idle-session timeout',
+		needs => $HAS_IDLE_SESSION_TIMEOUT,
 		run   => sub {
 			my ($ctx) = @_;
 			my $ms = 20 + int(rand(181));
@@ -638,6 +724,14 @@ my @PATHS = (
 			die "ended with \"$err\"" unless $err =~ $ADMIN_COMMAND;
 		}
 	},);
+
+# needs: false where the server lacks what the path needs (13: no
+# idle_session_timeout)
+my @DROPPED_PATHS = grep { exists $_->{needs} && !$_->{needs} } @PATHS;
+@PATHS = grep { !exists $_->{needs} || $_->{needs} } @PATHS;
+note "server_version_num $server_version_num: no $_->{name}; "
+  . "the ending path \"$_->{group}\" is left out" for @DROPPED_PATHS;
+my %DROPPED_GROUP = map { $_->{group} => 1 } @DROPPED_PATHS;
 
 sub ender
 {
@@ -773,7 +867,7 @@ my $crashes = grep { $_ =~ $CRASH_CAUSE } @crash_lines;
 $crashes ||= 1 if @crash_lines;
 
 # What the server log says, in order
-my @LOG_FIGURES = (
+my @LOG_FIGURES = grep { !$DROPPED_GROUP{ $_->[0] } } (
 	[ 'iit timeout' => qr/FATAL:  terminating connection due to idle-in-transaction timeout/ ],
 	[ 'idle-session timeout' => qr/FATAL:  terminating connection due to idle-session timeout/ ],
 	[ 'administrator command' => qr/FATAL:  terminating connection due to administrator command/ ],
@@ -796,6 +890,9 @@ note sprintf('%-52s %8d', $_->{label}, $sum{"run $_->{label}"} // 0) for @STATEM
 note sprintf('ended by %-44s %8d', $_->{name}, $sum{"ended $_->{name}"} // 0) for @PATHS;
 note sprintf('state at the end: %-35s %8d', $_, $sum{"state $_"} // 0) for @ANY_STATE;
 note sprintf('server log: %-41s %8d', $_->[0], $log_count{ $_->[0] }) for @LOG_FIGURES;
+note sprintf('libpq < 14: FATAL read from the server log %15d',
+	$sum{'FATAL read from the server log'})
+  if $sum{'FATAL read from the server log'};
 # after a crash every session has errors: only worth a note then
 if (@crash_lines) { note "$_: $sum{$_}" for @errors }
 else              { diag "$_: $sum{$_}" for @errors }
@@ -842,8 +939,9 @@ else
 	}
 	cmp_ok($sum{"state $_"} // 0, '>=', $MIN_PER_PATH, "sessions ended while $_")
 	  for @ANY_STATE;
-	cmp_ok($log_count{$_}, '>=', $MIN_PER_PATH, "the server log shows $_") for (
-		'iit timeout', 'idle-session timeout', 'administrator command',
+	cmp_ok($log_count{$_}, '>=', $MIN_PER_PATH, "the server log shows $_") for grep {
+		!$DROPPED_GROUP{$_}
+	} ('iit timeout', 'idle-session timeout', 'administrator command',
 		'pg_connwatch terminated', 'EOF in a transaction', 'connection to client lost',
 		'no such database', 'role connection limit', 'disconnections');
 }
@@ -851,8 +949,8 @@ else
 # The summary: one greppable line
 my %by_group;
 $by_group{ $_->{group} } += $sum{"ended $_->{name}"} // 0 for @PATHS;
-my @groups = ('iit timeout', 'idle-session timeout', 'pg_terminate_backend',
-	'connwatch.terminate_*', 'client exit', 'client SIGKILL', 'FATAL');
+my @groups = grep { !$DROPPED_GROUP{$_} } ('iit timeout', 'idle-session timeout',
+	'pg_terminate_backend', 'connwatch.terminate_*', 'client exit', 'client SIGKILL', 'FATAL');
 my $ended = 0;
 $ended += $_ for values %by_group;
 diag sprintf('churn: %d reads, %d calls, %d sessions ended (%s) in %.0fs, %d crashes',
