@@ -77,6 +77,15 @@
 #   # fuzz: N sqlsmith queries (seed 42 and seed S), M driver calls over K signatures, 0 crashes
 # The seeds fix the random choices; pids and timing still differ between
 # runs, so a replay explores the same kind of calls, not the same bytes.
+#
+# Majors 13 to 18, with the same checks on each.  The library's path comes
+# from the server's pg_config view ($node->config_data() is 15+ only).
+# pg_terminate_backend() is revoked in whatever signature the major has:
+# (integer) on 13, (integer, bigint) from 14.  Edge values the server cannot
+# parse are dropped and listed (see the pools): interval 'infinity' before
+# 17, and on 13 also '9223372036854775807 microseconds' and its negative,
+# which 13's interval input rejects as out of range (22015); the other
+# beyond-64-bit intervals remain in the pool there.
 
 use strict;
 use warnings;
@@ -127,7 +136,10 @@ my $port = $node->port;
 my $postmaster_pid = read_postmaster_pid();
 my $superuser = $node->safe_psql('postgres', 'SELECT current_user');
 {
-	my $lib = $node->config_data('--pkglibdir') . '/pg_connwatch.so';
+	# the server's own pg_config view (every major; config_data() is 15+)
+	my $lib = $node->safe_psql('postgres',
+		q{SELECT setting FROM pg_catalog.pg_config WHERE name = 'PKGLIBDIR'})
+	  . '/pg_connwatch.so';
 	diag("testing $lib, modified " . localtime((stat $lib)[9]));
 }
 
@@ -161,9 +173,30 @@ BEGIN
 END
 $$;
 -- sqlsmith calls any routine of pg_proc; pg_terminate_backend(its own pid)
--- would end its connection and look like a crash
-REVOKE EXECUTE ON FUNCTION pg_catalog.pg_terminate_backend(integer, bigint) FROM PUBLIC;
+-- would end its connection and look like a crash.  Every signature: it is
+-- (integer, bigint) from PostgreSQL 14, (integer) in 13.
+DO $$
+DECLARE
+    obj text;
+BEGIN
+    FOR obj IN SELECT p.oid::pg_catalog.regprocedure::text
+               FROM pg_catalog.pg_proc p
+               WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+                 AND p.proname = 'pg_terminate_backend'
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', obj);
+    END LOOP;
+END
+$$;
 });
+
+note('pg_terminate_backend() revoked from PUBLIC in: '
+	  . $node->safe_psql(
+		'postgres', q{
+SELECT string_agg(p.oid::regprocedure::text, ', ')
+FROM pg_proc p
+WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname = 'pg_terminate_backend'})
+	  . ' (13 has only (integer); 14 and later (integer, bigint))');
 
 is( $node->safe_psql(
 		'postgres', q{
@@ -175,11 +208,16 @@ SELECT r.rolsuper,
           AND NOT has_function_privilege('regress_fuzz', p.oid, 'EXECUTE')),
        (SELECT count(*) FROM pg_class c
         WHERE c.relnamespace = 'connwatch'::regnamespace AND c.relkind IN ('r', 'v')
-          AND NOT has_table_privilege('regress_fuzz', c.oid, 'SELECT'))
+          AND NOT has_table_privilege('regress_fuzz', c.oid, 'SELECT')),
+       (SELECT count(*) FROM pg_proc p
+        WHERE p.pronamespace = 'pg_catalog'::regnamespace
+          AND p.proname = 'pg_terminate_backend'
+          AND has_function_privilege('regress_fuzz', p.oid, 'EXECUTE'))
 FROM pg_roles r WHERE r.rolname = 'regress_fuzz'}),
-	'f|f|f|0|0',
+	'f|f|f|0|0|0',
 	'regress_fuzz: no superuser, no pg_signal_backend, no pg_read_all_stats; '
-	  . 'EXECUTE on every connwatch routine and SELECT on every relation');
+	  . 'EXECUTE on every connwatch routine and SELECT on every relation; '
+	  . 'no EXECUTE on pg_terminate_backend()');
 
 #
 # Small helpers
@@ -461,7 +499,8 @@ sub infrastructure
 
 #
 # Edge values, by type.  Values this server cannot parse are dropped (and
-# listed), e.g. interval 'infinity' before PostgreSQL 17.
+# listed), e.g. interval 'infinity' before PostgreSQL 17, and
+# '+-9223372036854775807 microseconds' on 13.
 #
 my $LONG = 'x' x 100_000;
 my %POOL = (
