@@ -2,6 +2,9 @@
 # scripts/demo.sh - show what pg_connwatch sees in a realistic workload.
 #
 # Run as root on Debian 12 from the top of the tree:  bash scripts/demo.sh
+# (on the host's PostgreSQL 15), or  bash scripts/demo.sh --major 17  (13,
+# 17 or 18: inside that major's Debian root file system, scripts/pgroot.sh,
+# with the same output).
 #
 # It installs the build dependencies (scripts/setup.sh), builds and installs
 # the extension, starts a throwaway PostgreSQL 15 cluster on a private port,
@@ -23,6 +26,23 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$PWD
+
+# Another major: run this very script inside its root, on a copy of the tree.
+if [ "${1:-}" = --major ] && [ "${2:-15}" != 15 ]; then
+	root=$(bash scripts/pgroot.sh ensure "$2")
+	rm -rf "${root:?}/tmp/pg_connwatch_demo"
+	mkdir -p "$root/tmp/pg_connwatch_demo"
+	tar -C "$REPO" --exclude=./.git --exclude='*.o' --exclude='*.so' \
+		--exclude='*.bc' --exclude=./tmp_check -cf - . |
+		tar -C "$root/tmp/pg_connwatch_demo" -xf -
+	status=0
+	bash scripts/pgroot.sh run "$2" env CONNWATCH_DEMO_IN_ROOT=1 \
+		${CONNWATCH_DEMO_PORT:+CONNWATCH_DEMO_PORT=$CONNWATCH_DEMO_PORT} \
+		bash /tmp/pg_connwatch_demo/scripts/demo.sh || status=$?
+	bash scripts/pgroot.sh umount "$2" || true
+	rm -rf "${root:?}/tmp/pg_connwatch_demo"
+	exit "$status"
+fi
 
 # Server sized so that the limits mean something: 25 - 3 reserved = 22 slots.
 MAX_CONNECTIONS=25
@@ -70,8 +90,10 @@ trap 'exit 143' TERM
 step() { printf '\n>>> %s\n' "$*"; }
 
 # --- 1. dependencies, build, install -----------------------------------------
-step "installing build dependencies (scripts/setup.sh)"
-bash scripts/setup.sh
+if [ -z "${CONNWATCH_DEMO_IN_ROOT:-}" ]; then
+	step "installing build dependencies (scripts/setup.sh)"
+	bash scripts/setup.sh
+fi
 
 step "building and installing pg_connwatch"
 make -s
@@ -282,15 +304,15 @@ FROM connwatch.connection_headroom;
 SELECT usename, application_name AS application, total, active, idle,
        idle_in_transaction AS idle_tx, idle_in_transaction_aborted AS aborted,
        waiting AS waits,
-       round(extract(epoch FROM oldest_xact_age), 1) AS xact_s,
-       round(extract(epoch FROM longest_idle_in_transaction), 1) AS idle_s
+       round(extract(epoch FROM oldest_xact_age)::numeric, 1) AS xact_s,
+       round(extract(epoch FROM longest_idle_in_transaction)::numeric, 1) AS idle_s
 FROM connwatch.connection_summary;
 
 \echo
 \echo '== idle_in_transaction: sessions that forgot to COMMIT, longest idle first.'
 \echo '   idle_s counts from the last statement (state_change), not from BEGIN.'
 SELECT pid, usename, state = 'idle in transaction (aborted)' AS aborted,
-       round(extract(epoch FROM idle_for), 1) AS idle_s,
+       round(extract(epoch FROM idle_for)::numeric, 1) AS idle_s,
        holds_xmin, locks_held AS locks, blocking,
        left(query, 24) AS last_query
 FROM connwatch.idle_in_transaction;
@@ -300,7 +322,7 @@ FROM connwatch.idle_in_transaction;
 \echo '   every transaction open for more than a second, oldest first.'
 SET connwatch.long_transaction_threshold = '1s';
 SELECT pid, application_name AS application, state,
-       round(extract(epoch FROM xact_age), 1) AS xact_s,
+       round(extract(epoch FROM xact_age)::numeric, 1) AS xact_s,
        xmin_age, blocking, left(query, 21) AS query
 FROM connwatch.long_transactions;
 
@@ -316,7 +338,7 @@ FROM connwatch.xmin_horizon;
 \echo '   the chain ends at the admin_console session idle in its transaction.'
 SELECT s.pid, s.application_name AS application, s.wait_event_type AS wait,
        s.wait_event, s.blocked_by,
-       round(extract(epoch FROM s.state_age), 1) AS waiting_s,
+       round(extract(epoch FROM s.state_age)::numeric, 1) AS waiting_s,
        left(s.query, 24) AS query
 FROM connwatch.sessions AS s
 WHERE cardinality(s.blocked_by) > 0
@@ -346,7 +368,7 @@ $$;
 SELECT format('verdict: %s leaks idle-in-transaction sessions: %s of %s allowed, idle up to %ss',
               s.usename,
               s.idle_in_transaction + s.idle_in_transaction_aborted, l.max,
-              round(extract(epoch FROM s.longest_idle_in_transaction), 1))
+              round(extract(epoch FROM s.longest_idle_in_transaction)::numeric, 1))
 FROM (SELECT * FROM connwatch.connection_summary LIMIT 1) AS s
 LEFT JOIN connwatch.connection_limits AS l
        ON l.scope = 'role' AND l.name = s.usename;
@@ -376,7 +398,7 @@ ORDER BY pid;
 
 \echo
 \echo '== connwatch.terminations: the audit trail (the same facts are in the server log).'
-SELECT pid, usename, round(extract(epoch FROM state_age), 1) AS idle_s,
+SELECT pid, usename, round(extract(epoch FROM state_age)::numeric, 1) AS idle_s,
        action, policy, invoked_by, left(query, 24) AS query
 FROM connwatch.terminations
 ORDER BY logged_at, pid;
