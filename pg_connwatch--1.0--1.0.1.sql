@@ -203,3 +203,6 @@ GRANT SELECT ON connwatch.sessions, connwatch.idle_in_transaction,
     connwatch.long_transactions, connwatch.connection_limits,
     connwatch.connection_headroom, connwatch.connection_summary,
     connwatch.xmin_horizon TO pg_monitor;
+
+-- A failed kill() is reported by its errno now ("signal failed").
+COMMENT ON COLUMN connwatch.action.reason IS 'Why it acted (the rule that matched) or why it skipped (gone, backend_start mismatch, not a client backend, own session, state changed, transaction changed, no statement to cancel, protected role, protected application, superuser, not permitted, signal failed, kill budget reached)';

@@ -622,7 +622,7 @@ COMMENT ON COLUMN connwatch.action.state_age IS 'Time in that state';
 COMMENT ON COLUMN connwatch.action.xact_age IS 'Age of its transaction';
 COMMENT ON COLUMN connwatch.action.xmin_age IS 'Age of the older of its xid and xmin';
 COMMENT ON COLUMN connwatch.action.action IS 'terminated, cancelled, would terminate, would cancel or skipped';
-COMMENT ON COLUMN connwatch.action.reason IS 'Why it acted (the rule that matched) or why it skipped (gone, backend_start mismatch, not a client backend, own session, state changed, transaction changed, no statement to cancel, protected role, protected application, superuser, not permitted, kill budget reached)';
+COMMENT ON COLUMN connwatch.action.reason IS 'Why it acted (the rule that matched) or why it skipped (gone, backend_start mismatch, not a client backend, own session, state changed, transaction changed, no statement to cancel, protected role, protected application, superuser, not permitted, signal failed, kill budget reached)';
 COMMENT ON COLUMN connwatch.action.policy IS 'Name of the policy that matched, NULL for a direct call';
 
 COMMENT ON TABLE connwatch.terminations IS

@@ -34,6 +34,7 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
 #include <signal.h>
 
 #include "catalog/pg_authid.h"
@@ -173,13 +174,23 @@ cw_signal_session(const CwObservation *observed, CwSignalKind kind,
 	if (dry_run)
 		return CW_OUTCOME_WOULD_SIGNAL;
 
-	/* signal the process group, as pg_signal_backend() does */
+	/*
+	 * Signal the process group, as pg_signal_backend() does.  A process
+	 * that exited since the re-check is "gone"; any other failure is
+	 * reported by its errno, as core reports it, not taken for an exit.
+	 */
 #ifdef HAVE_SETSID
 	if (kill(-be->pid, sig) != 0)
 #else
 	if (kill(be->pid, sig) != 0)
 #endif
-		return CW_OUTCOME_GONE;
+	{
+		if (errno == ESRCH)
+			return CW_OUTCOME_GONE;
+		ereport(WARNING,
+				(errmsg("could not send signal to process %d: %m", be->pid)));
+		return CW_OUTCOME_SIGNAL_FAILED;
+	}
 
 	return CW_OUTCOME_SIGNALLED;
 }
@@ -214,6 +225,8 @@ cw_outcome_reason(CwOutcome outcome)
 			return "superuser";
 		case CW_OUTCOME_NOT_PERMITTED:
 			return "not permitted";
+		case CW_OUTCOME_SIGNAL_FAILED:
+			return "signal failed";
 	}
 	return "unknown";
 }

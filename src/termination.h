@@ -47,7 +47,8 @@ typedef enum CwOutcome
 	CW_OUTCOME_PROTECTED_ROLE,
 	CW_OUTCOME_PROTECTED_APPLICATION,
 	CW_OUTCOME_SUPERUSER,
-	CW_OUTCOME_NOT_PERMITTED
+	CW_OUTCOME_NOT_PERMITTED,
+	CW_OUTCOME_SIGNAL_FAILED	/* kill() failed other than with ESRCH */
 } CwOutcome;
 
 /* What the re-check read of the session, for results and the audit */
