@@ -96,6 +96,13 @@
 #define CW_NUM_STATUS_SLOTS		(MaxBackends + NUM_AUXPROCTYPES)
 #endif
 
+/* A GUC check hook's "extra": malloc() up to 15, guc_malloc() from 16 on */
+#if PG_VERSION_NUM >= 160000
+#define cw_guc_malloc(size)		guc_malloc(LOG, (size))
+#else
+#define cw_guc_malloc(size)		malloc(size)
+#endif
+
 /* 15 reserved a GUC prefix with MarkGUCPrefixReserved() */
 #if PG_VERSION_NUM >= 150000
 #define cw_reserve_guc_prefix(prefix)	MarkGUCPrefixReserved(prefix)

@@ -35,22 +35,71 @@ int			cw_cancel_grace_period_ms = 5 * 1000;
 int			cw_audit_retention_min = 30 * 24 * 60;
 int			cw_debug_signal_barrier = 0;
 
+static const CwNameList cw_no_names = {0};
+const CwNameList *cw_protected_role_names = &cw_no_names;
+const CwNameList *cw_protected_application_names = &cw_no_names;
+
 void		_PG_init(void);
 static bool cw_check_name_list(char **newval, void **extra, GucSource source);
+static void cw_assign_protected_roles(const char *newval, void *extra);
+static void cw_assign_protected_applications(const char *newval, void *extra);
 
-/* A list of names, as search_path or shared_preload_libraries take them */
+/*
+ * A list of names, as search_path or shared_preload_libraries take them,
+ * parsed here once into a CwNameList, the setting's "extra", so that the
+ * signal primitive only compares strings.
+ */
 static bool
 cw_check_name_list(char **newval, void **extra, GucSource source)
 {
 	char	   *raw = pstrdup(*newval);
 	List	   *names;
-	bool		ok = SplitGUCList(raw, ',', &names);
+	ListCell   *lc;
+	Size		size = offsetof(CwNameList, names);
+	CwNameList *parsed;
+	char	   *next;
 
-	if (!ok)
+	if (!SplitGUCList(raw, ',', &names))
+	{
 		GUC_check_errdetail("List syntax is invalid.");
+		list_free(names);
+		pfree(raw);
+		return false;
+	}
+	foreach(lc, names)
+		size += strlen((char *) lfirst(lc)) + 1;
+
+	parsed = cw_guc_malloc(size);
+	if (parsed == NULL)
+	{
+		list_free(names);
+		pfree(raw);
+		return false;
+	}
+	parsed->count = list_length(names);
+	next = parsed->names;
+	foreach(lc, names)
+	{
+		strcpy(next, (char *) lfirst(lc));
+		next += strlen(next) + 1;
+	}
 	list_free(names);
 	pfree(raw);
-	return ok;
+
+	*extra = parsed;
+	return true;
+}
+
+static void
+cw_assign_protected_roles(const char *newval, void *extra)
+{
+	cw_protected_role_names = extra ? extra : &cw_no_names;
+}
+
+static void
+cw_assign_protected_applications(const char *newval, void *extra)
+{
+	cw_protected_application_names = extra ? extra : &cw_no_names;
 }
 
 void
@@ -93,7 +142,8 @@ _PG_init(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
-							   cw_check_name_list, NULL, NULL);
+							   cw_check_name_list, cw_assign_protected_roles,
+							   NULL);
 
 	DefineCustomStringVariable("connwatch.protected_applications",
 							   "application_name values whose sessions pg_connwatch never cancels or terminates.",
@@ -102,7 +152,8 @@ _PG_init(void)
 							   "pg_dump,pg_basebackup,pg_restore,pg_rewind,pg_cron",
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
-							   cw_check_name_list, NULL, NULL);
+							   cw_check_name_list,
+							   cw_assign_protected_applications, NULL);
 
 	DefineCustomIntVariable("connwatch.max_terminations_per_run",
 							"Most sessions one call of an action function may cancel or terminate.",

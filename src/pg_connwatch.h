@@ -14,6 +14,20 @@ extern double cw_warning_pct;
 extern double cw_critical_pct;
 extern char *cw_protected_roles;
 extern char *cw_protected_applications;
+
+/*
+ * A list setting, parsed once by its check hook: count names, each
+ * NUL-terminated, one after the other.
+ */
+typedef struct CwNameList
+{
+	int			count;
+	char		names[FLEXIBLE_ARRAY_MEMBER];
+} CwNameList;
+
+/* The parsed protected_roles and protected_applications (never NULL) */
+extern const CwNameList *cw_protected_role_names;
+extern const CwNameList *cw_protected_application_names;
 extern int	cw_max_terminations_per_run;
 extern int	cw_cancel_grace_period_ms;
 extern int	cw_audit_retention_min;

@@ -42,51 +42,36 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
-#include "utils/varlena.h"
 
 #include "compat.h"
 #include "pg_connwatch.h"
 #include "termination.h"
 
-static bool cw_name_in_list(const char *name, const char *list);
+static bool cw_name_in_list(const char *name, const CwNameList *list);
 static bool cw_is_protected_role(Oid roleid);
 static bool cw_is_protected_application(const char *application_name);
 static void cw_wait_at_debug_barrier(void);
 
 /*
- * Is name one of the comma-separated names in list?  Names are compared
- * exactly as written: application names are not identifiers, and role
- * names are matched as stored.
+ * Is name one of the names of a list setting (parsed by its check hook)?
+ * Names are compared exactly as written: application names are not
+ * identifiers, and role names are matched as stored.
  */
 static bool
-cw_name_in_list(const char *name, const char *list)
+cw_name_in_list(const char *name, const CwNameList *list)
 {
-	char	   *raw;
-	List	   *names;
-	ListCell   *lc;
-	bool		found = false;
+	const char *candidate = list->names;
+	int			i;
 
-	if (list == NULL || list[0] == '\0' || name == NULL)
+	if (name == NULL)
 		return false;
-
-	raw = pstrdup(list);
-	if (!SplitGUCList(raw, ',', &names))
+	for (i = 0; i < list->count; i++)
 	{
-		/* the check hook accepted it, so this cannot happen */
-		elog(WARNING, "invalid list syntax in \"%s\"", list);
-		return false;
+		if (strcmp(name, candidate) == 0)
+			return true;
+		candidate += strlen(candidate) + 1;
 	}
-	foreach(lc, names)
-	{
-		if (strcmp(name, (char *) lfirst(lc)) == 0)
-		{
-			found = true;
-			break;
-		}
-	}
-	list_free(names);
-	pfree(raw);
-	return found;
+	return false;
 }
 
 static bool
@@ -94,13 +79,13 @@ cw_is_protected_role(Oid roleid)
 {
 	char	   *rolname = GetUserNameFromId(roleid, true);
 
-	return rolname != NULL && cw_name_in_list(rolname, cw_protected_roles);
+	return rolname != NULL && cw_name_in_list(rolname, cw_protected_role_names);
 }
 
 static bool
 cw_is_protected_application(const char *application_name)
 {
-	return cw_name_in_list(application_name, cw_protected_applications);
+	return cw_name_in_list(application_name, cw_protected_application_names);
 }
 
 static void
