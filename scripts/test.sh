@@ -12,8 +12,13 @@
 # reused by scripts/pgroot.sh.  A major whose root cannot be built (no
 # archive, say) counts as failed, never as skipped.
 #
-# It prints a line per major, "PostgreSQL NN: N passed, N failed", and last
-# the closing line "N passed, N failed" over all of them; the exit status is
+# Last, when the whole matrix runs, scripts/test_packages.sh builds the
+# Debian packages (debian/, pg_buildext) for 15 and 17, installs them and
+# uses them in a fresh cluster.
+#
+# It prints a line per major, "PostgreSQL NN: N passed, N failed", one for
+# the packages, and last the closing line "N passed, N failed" over all of
+# them; the exit status is
 # non-zero when anything failed or nothing ran.  The roots' mounts are taken
 # down on every way out.
 #
@@ -29,11 +34,13 @@ MATRIX=(15 13 17 18)
 HOST_MAJOR=15
 
 majors=("${MATRIX[@]}")
+run_packages=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--major)
 		[ -n "${2:-}" ] || { echo "usage: test.sh [--major NN]" >&2; exit 2; }
 		majors=("$2")
+		run_packages=0
 		shift 2
 		;;
 	*)
@@ -72,14 +79,17 @@ finish() {
 trap finish EXIT
 trap 'echo "!!! interrupted"; failed=$((failed + 1)); exit 130' INT TERM
 
-# Add one major's closing line (the last "N passed, N failed" of its log)
-# to the totals; a major that printed none failed as a whole.
-#   count_major MAJOR LOG STATUS
+# Add one run's closing line (the last "N passed, N failed" of its log) to
+# the totals; a run that printed none failed as a whole.
+#   count_major MAJOR LOG STATUS     (count_run LABEL LOG STATUS)
 count_major() {
-	local major=$1 out=$2 status=$3 line p f s
+	count_run "PostgreSQL $1" "$2" "$3"
+}
+count_run() {
+	local label=$1 out=$2 status=$3 line p f s
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 	if [ -z "$line" ]; then
-		echo "!!! PostgreSQL $major: the suite printed no closing line (status $status)"
+		echo "!!! $label: the suite printed no closing line (status $status)"
 		p=0 f=1 s=0
 	else
 		p=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line")
@@ -87,15 +97,15 @@ count_major() {
 		s=$(sed -nE 's/.*, ([0-9]+) skipped.*/\1/p' <<<"$line")
 		s=${s:-0}
 		if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
-			echo "!!! PostgreSQL $major: the suite exited with status $status"
+			echo "!!! $label: the suite exited with status $status"
 			f=1
 		fi
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
 	skipped=$((skipped + s))
-	summaries+=("PostgreSQL $major: $p passed, $f failed$([ "$s" -gt 0 ] && echo ", $s skipped")")
-	echo "=== PostgreSQL $major: $p passed, $f failed"
+	summaries+=("$label: $p passed, $f failed$([ "$s" -gt 0 ] && echo ", $s skipped")")
+	echo "=== $label: $p passed, $f failed"
 }
 
 if ! bash "$root/scripts/setup.sh"; then
@@ -138,3 +148,13 @@ for major in "${majors[@]}"; do
 		tee "$out"
 	count_major "$major" "$out" "${PIPESTATUS[0]}"
 done
+
+# The Debian packages, as a user installs them (15 on the host, 17 in its
+# root).
+if [ "$run_packages" = 1 ]; then
+	out="$logdir/packages.log"
+	echo "=================== Debian packages ==================="
+	used_roots+=(17)
+	bash "$root/scripts/test_packages.sh" 2>&1 | tee "$out"
+	count_run "Debian packages" "$out" "${PIPESTATUS[0]}"
+fi
