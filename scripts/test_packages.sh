@@ -83,34 +83,8 @@ check() {
 	if "$@"; then ok "$what"; else not_ok "$what"; fi
 }
 
-show_tail() {
-	local title=$1 file=$2 lines=${3:-40}
-	[ -s "$file" ] || return 0
-	echo "----- $title ($file, last $lines lines)"
-	tail -n "$lines" "$file"
-	echo "-----"
-}
-
-# The first port from $1 on that nobody has bound at 127.0.0.1.
-free_port() {
-	local port=$1 last=$(($1 + 99))
-	while [ "$port" -le "$last" ]; do
-		if perl -MSocket -e '
-			socket(my $s, PF_INET, SOCK_STREAM, 0) or exit 1;
-			setsockopt($s, SOL_SOCKET, SO_REUSEADDR, 1);
-			bind($s, sockaddr_in($ARGV[0], inet_aton("127.0.0.1"))) or exit 1;
-			exit 0' "$port" 2>/dev/null; then
-			echo "$port"
-			return 0
-		fi
-		port=$((port + 1))
-	done
-	return 1
-}
-
-# A server log line that shows a crashed server process (the pattern of
-# scripts/test_major.sh's crash detector).
-CRASH_PATTERN='\[[0-9]+\] ([^ ]* )?((LOG|WARNING|ERROR|FATAL): +.*(terminated by signal|was terminated|terminating any other active server processes|all server processes terminated; reinitializing)|PANIC: )'
+# show_tail, free_port and CRASH_PATTERN come from scripts/lib.sh.
+. "$root/scripts/lib.sh"
 
 ###########################################################################
 # One major, on the machine (host or root) the script runs on:
