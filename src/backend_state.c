@@ -42,6 +42,7 @@
 
 #include "backend_state.h"
 #include "compat.h"
+#include "lock_graph.h"
 
 /* core's status array, attached to by name on first use */
 static PgBackendStatus *cw_status_array = NULL;

@@ -147,14 +147,4 @@ extern Datum cw_xid_age_datum(CwBackendSet *set, TransactionId xid,
 							  bool *isnull);
 extern Datum cw_pid_array_datum(List *pids);
 
-/* lock_graph.c */
-extern void cw_fill_blockers(CwBackendSet *set);
-extern void cw_fill_lock_counts(CwBackendSet *set);
-
-/* connection_limits.c */
-extern double cw_server_pct_used(CwBackendSet *set);
-
-/* xmin_horizon.c */
-extern TransactionId cw_oldest_horizon_holder(CwBackendSet *set);
-
 #endif							/* CW_BACKEND_STATE_H */

@@ -48,6 +48,7 @@
 
 #include "backend_state.h"
 #include "compat.h"
+#include "connection_limits.h"
 #include "pg_connwatch.h"
 
 #define CW_CONNECTION_LIMITS_COLS	7

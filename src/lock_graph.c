@@ -25,6 +25,7 @@
 #include "utils/fmgrprotos.h"
 
 #include "backend_state.h"
+#include "lock_graph.h"
 
 /*
  * Fill blocked_by for every backend waiting on a heavyweight lock, and

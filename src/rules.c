@@ -36,9 +36,11 @@
 #include "audit.h"
 #include "backend_state.h"
 #include "compat.h"
+#include "connection_limits.h"
 #include "extension_tables.h"
 #include "pg_connwatch.h"
 #include "termination.h"
+#include "xmin_horizon.h"
 
 #define CW_ACTION_COLS	13
 

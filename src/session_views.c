@@ -30,7 +30,9 @@
 
 #include "backend_state.h"
 #include "compat.h"
+#include "lock_graph.h"
 #include "pg_connwatch.h"
+#include "xmin_horizon.h"
 
 #define CW_SESSIONS_COLS				24
 #define CW_IDLE_IN_TRANSACTION_COLS		18

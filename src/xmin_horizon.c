@@ -36,6 +36,7 @@
 
 #include "backend_state.h"
 #include "compat.h"
+#include "xmin_horizon.h"
 
 #define CW_XMIN_HORIZON_COLS	10
 

@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * lock_graph.h
+ *		Who blocks whom: the lock-wait graph of a reading of backend state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CW_LOCK_GRAPH_H
+#define CW_LOCK_GRAPH_H
+
+#include "backend_state.h"
+
+extern void cw_fill_blockers(CwBackendSet *set);
+extern void cw_fill_lock_counts(CwBackendSet *set);
+
+#endif							/* CW_LOCK_GRAPH_H */
