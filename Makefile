@@ -1,18 +1,26 @@
 # pg_connwatch/Makefile
 
 MODULE_big = pg_connwatch
+# One directory per layer; each depends only on the ones above it here.
 OBJS = \
 	$(WIN32RES) \
 	src/pg_connwatch.o \
-	src/backend_state.o \
-	src/lock_graph.o \
-	src/session_views.o \
-	src/connection_limits.o \
-	src/xmin_horizon.o \
-	src/termination.o \
-	src/audit.o \
-	src/rules.o \
-	src/extension_tables.o
+	src/observe/backend_state.o \
+	src/observe/durations.o \
+	src/observe/lock_graph.o \
+	src/observe/connection_limits.o \
+	src/observe/xmin_horizon.o \
+	src/datums.o \
+	src/act/signal.o \
+	src/act/extension_tables.o \
+	src/act/audit.o \
+	src/act/engine.o \
+	src/act/policies.o \
+	src/sql/srf.o \
+	src/sql/session_views.o \
+	src/sql/limit_views.o \
+	src/sql/horizon_view.o \
+	src/sql/action_functions.o
 
 EXTENSION = pg_connwatch
 # every install and upgrade script, and the control file of version 1.0
@@ -41,4 +49,4 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS knows nothing of our headers: rebuild every object when one changes.
-$(OBJS): $(wildcard $(srcdir)/src/*.h)
+$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)

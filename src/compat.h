@@ -87,6 +87,37 @@
 #endif
 
 /*
+ * Whether the running server counts only regular (client) backends against
+ * a database's or role's CONNECTION LIMIT.  Minor releases 13.19, 14.16,
+ * 15.11, 16.7 and 17.3 (and every 18) made it so ("Exclude parallel workers
+ * from connection privilege checks and limits"): before, walsenders counted
+ * against both limits and autovacuum workers against the database's.  A
+ * library built with one minor's headers loads into any minor of its major,
+ * so this is the running server's version, not PG_VERSION_NUM's.
+ */
+static inline bool
+cw_limits_count_only_client_backends(void)
+{
+	int			running = atoi(GetConfigOption("server_version_num", false, false));
+
+	switch (running / 10000)
+	{
+		case 13:
+			return running >= 130019;
+		case 14:
+			return running >= 140016;
+		case 15:
+			return running >= 150011;
+		case 16:
+			return running >= 160007;
+		case 17:
+			return running >= 170003;
+		default:
+			return running >= 180000;
+	}
+}
+
+/*
  * Backend status slots: one per PGPROC plus one per auxiliary process.
  * backend_status.c keeps its array static; we attach to it by name.
  */

@@ -22,27 +22,18 @@
  */
 #include "postgres.h"
 
-#include <sys/socket.h>
-#include <netinet/in.h>
-
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
-#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
-#include "common/int128.h"
-#include "common/ip.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include "backend_state.h"
 #include "compat.h"
-#include "lock_graph.h"
+#include "observe/backend_state.h"
 
 /* core's status array, attached to by name on first use */
 static PgBackendStatus *cw_status_array = NULL;
@@ -70,7 +61,8 @@ static void cw_finish_backend(int slot_index, CwBackend *be, int flags,
 static void cw_read_proc(int slot_index, CwBackend *be);
 static void cw_build_pid_index(CwBackendSet *set);
 static bool cw_caller_sees_role(Oid roleid);
-static bool cw_client_addr_is_ip(const SockAddr *addr);
+static const NameData *cw_cached_name(CwNameCache *cache, Oid oid,
+									  bool is_database);
 
 /*
  * Attach to the "Backend Status Array" core created at start-up.
@@ -156,9 +148,6 @@ cw_read_backends(int flags)
 
 	cw_attach_status_array();
 
-	if (flags & CW_READ_BLOCKERS)
-		flags |= CW_READ_PROC;
-
 	set = palloc0(sizeof(CwBackendSet));
 	set->backends = cw_take_backend_array(set, nslots);
 	if (flags & (CW_READ_QUERY | CW_READ_QUERY_IN_XACT))
@@ -182,10 +171,6 @@ cw_read_backends(int flags)
 	set->age_base = GetStableLatestTransactionId();
 
 	cw_build_pid_index(set);
-
-	if (flags & CW_READ_BLOCKERS)
-		cw_fill_blockers(set);
-
 	return set;
 }
 
@@ -417,63 +402,47 @@ cw_waits_on_lock(const CwBackend *be)
 		(be->wait_event_info & 0xFF000000) == PG_WAIT_LOCK;
 }
 
-void
-cw_identity_datums(CwBackendSet *set, const CwBackend *be, Datum *values,
-				   bool *nulls)
+bool
+cw_is_idle_in_transaction(const CwBackend *be)
 {
-	const char *state = cw_state_name(be->state);
-
-	values[0] = Int32GetDatum(be->pid);
-	nulls[0] = false;
-	values[2] = cw_database_name(set, be->datid, &nulls[2]);
-	values[3] = cw_role_name(set, be->userid, &nulls[3]);
-	values[4] = CStringGetTextDatum(be->application_name);
-	nulls[4] = false;
-	if (!be->visible)
-	{
-		nulls[1] = nulls[5] = nulls[6] = true;
-		return;
-	}
-	values[1] = TimestampTzGetDatum(be->backend_start);
-	nulls[1] = (be->backend_start == 0);
-	values[5] = cw_client_host_datum(&be->client_addr, &nulls[5]);
-	values[6] = state ? CStringGetTextDatum(state) : (Datum) 0;
-	nulls[6] = (state == NULL);
+	return be->state == STATE_IDLEINTRANSACTION ||
+		be->state == STATE_IDLEINTRANSACTION_ABORTED;
 }
 
-/* The query text, NULL where the reading did not copy it */
-Datum
-cw_query_datum(const CwBackend *be, bool *isnull)
+/*
+ * age(xid) against the age base of a reading: false for an invalid xid;
+ * permanent xids are infinitely old.
+ */
+bool
+cw_xid_age(TransactionId age_base, TransactionId xid, int32 *age)
 {
-	*isnull = !be->have_query;
-	return be->have_query ? CStringGetTextDatum(be->query) : (Datum) 0;
+	if (!TransactionIdIsValid(xid))
+		return false;
+	if (!TransactionIdIsNormal(xid))
+		*age = PG_INT32_MAX;
+	else
+		*age = (int32) (age_base - xid);
+	return true;
 }
 
 /*
  * Look a name up through a per-call memo: a server has few databases and
  * login roles compared to its backends.
  */
-static Datum
-cw_cached_name(CwNameCache *cache, Oid oid, bool is_database, bool *isnull)
+static const NameData *
+cw_cached_name(CwNameCache *cache, Oid oid, bool is_database)
 {
 	NameData   *name = NULL;
 	char	   *str;
 	int			i;
 
 	if (!OidIsValid(oid))
-	{
-		*isnull = true;
-		return (Datum) 0;
-	}
+		return NULL;
 
 	for (i = 0; i < cache->nentries; i++)
 	{
 		if (cache->oids[i] == oid)
-		{
-			name = cache->names[i];
-			*isnull = (name == NULL);
-			return PointerGetDatum(name);
-		}
+			return cache->names[i];
 	}
 
 	str = is_database ? get_database_name(oid) : GetUserNameFromId(oid, true);
@@ -490,21 +459,20 @@ cw_cached_name(CwNameCache *cache, Oid oid, bool is_database, bool *isnull)
 		cache->names[cache->nentries] = name;
 		cache->nentries++;
 	}
-
-	*isnull = (name == NULL);
-	return PointerGetDatum(name);
+	return name;
 }
 
-Datum
-cw_database_name(CwBackendSet *set, Oid dbid, bool *isnull)
+/* The database's name, or NULL if it has none (any more) */
+const NameData *
+cw_database_name(CwNames *names, Oid dbid)
 {
-	return cw_cached_name(&set->databases, dbid, true, isnull);
+	return cw_cached_name(&names->databases, dbid, true);
 }
 
-Datum
-cw_role_name(CwBackendSet *set, Oid roleid, bool *isnull)
+const NameData *
+cw_role_name(CwNames *names, Oid roleid)
 {
-	return cw_cached_name(&set->roles, roleid, false, isnull);
+	return cw_cached_name(&names->roles, roleid, false);
 }
 
 /* The state names of pg_stat_activity; NULL for STATE_UNDEFINED */
@@ -533,146 +501,4 @@ cw_state_name(BackendState state)
 			break;
 	}
 	return NULL;
-}
-
-static bool
-cw_client_addr_is_ip(const SockAddr *addr)
-{
-	return addr->addr.ss_family == AF_INET ||
-		addr->addr.ss_family == AF_INET6;
-}
-
-/*
- * client_addr and client_port as pg_stat_activity shows them: NULL and NULL
- * when unknown, NULL and -1 for a Unix socket.
- */
-void
-cw_client_addr_datums(const SockAddr *addr, Datum *host, bool *host_null,
-					  Datum *port, bool *port_null)
-{
-	*host_null = true;
-	*port_null = true;
-
-	if (cw_client_addr_is_ip(addr))
-	{
-		char		remote_host[NI_MAXHOST];
-		char		remote_port[NI_MAXSERV];
-
-		remote_host[0] = '\0';
-		remote_port[0] = '\0';
-		if (pg_getnameinfo_all(&addr->addr, addr->salen,
-							   remote_host, sizeof(remote_host),
-							   remote_port, sizeof(remote_port),
-							   NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-		{
-			clean_ipv6_addr(addr->addr.ss_family, remote_host);
-			*host = DirectFunctionCall1(inet_in, CStringGetDatum(remote_host));
-			*host_null = false;
-			*port = Int32GetDatum(atoi(remote_port));
-			*port_null = false;
-		}
-	}
-	else if (addr->addr.ss_family == AF_UNIX)
-	{
-		*port = Int32GetDatum(-1);
-		*port_null = false;
-	}
-}
-
-Datum
-cw_client_host_datum(const SockAddr *addr, bool *isnull)
-{
-	Datum		host = (Datum) 0;
-	Datum		port;
-	bool		port_null;
-
-	cw_client_addr_datums(addr, &host, isnull, &port, &port_null);
-	return host;
-}
-
-/* now - since, as the interval timestamptz subtraction gives; NULL if unset */
-Datum
-cw_age_datum(TimestampTz now, TimestampTz since, bool *isnull)
-{
-	*isnull = (since == 0);
-	if (*isnull)
-		return (Datum) 0;
-	return DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(now),
-							   TimestampTzGetDatum(since));
-}
-
-int64
-cw_age_usecs(TimestampTz now, TimestampTz since)
-{
-	return (since == 0) ? 0 : now - since;
-}
-
-/*
- * A duration as [D days ]HH:MM:SS.mmm, whatever the session's IntervalStyle:
- * it goes into audit reasons that are compared and grepped.
- */
-char *
-cw_format_duration(int64 usecs)
-{
-	int64		days = usecs / USECS_PER_DAY;
-	int64		rest = usecs % USECS_PER_DAY;
-	int			hours = (int) (rest / USECS_PER_HOUR);
-	int			minutes = (int) ((rest % USECS_PER_HOUR) / USECS_PER_MINUTE);
-	int			seconds = (int) ((rest % USECS_PER_MINUTE) / USECS_PER_SEC);
-	int			millis = (int) ((rest % USECS_PER_SEC) / 1000);
-
-	if (days > 0)
-		return psprintf(INT64_FORMAT " days %02d:%02d:%02d.%03d",
-						days, hours, minutes, seconds, millis);
-	return psprintf("%02d:%02d:%02d.%03d", hours, minutes, seconds, millis);
-}
-
-/*
- * An interval as microseconds, for comparison with an age: the span interval
- * comparison itself uses (months as 30 days, computed in 128 bits), clamped
- * to the int64 range.  Clamping the span, rather than any of its parts,
- * keeps the order: '178000000 years -1 day' is far beyond every age, never
- * below it.
- */
-int64
-cw_interval_usecs(const Interval *interval)
-{
-	INT128		span = int64_to_int128(interval->time);
-
-	int128_add_int64_mul_int64(&span, (int64) interval->day, USECS_PER_DAY);
-	int128_add_int64_mul_int64(&span,
-							   (int64) interval->month * DAYS_PER_MONTH,
-							   USECS_PER_DAY);
-	if (int128_compare(span, int64_to_int128(PG_INT64_MAX)) > 0)
-		return PG_INT64_MAX;
-	if (int128_compare(span, int64_to_int128(PG_INT64_MIN)) < 0)
-		return PG_INT64_MIN;
-	return int128_to_int64(span);
-}
-
-/* age(xid): permanent xids are infinitely old */
-Datum
-cw_xid_age_datum(CwBackendSet *set, TransactionId xid, bool *isnull)
-{
-	*isnull = !TransactionIdIsValid(xid);
-	if (*isnull)
-		return (Datum) 0;
-	if (!TransactionIdIsNormal(xid))
-		return Int32GetDatum(PG_INT32_MAX);
-	return Int32GetDatum((int32) (set->age_base - xid));
-}
-
-Datum
-cw_pid_array_datum(List *pids)
-{
-	int			n = list_length(pids);
-	Datum	   *elems = palloc(sizeof(Datum) * (n > 0 ? n : 1));
-	ListCell   *lc;
-	int			i = 0;
-
-	foreach(lc, pids)
-		elems[i++] = Int32GetDatum(lfirst_int(lc));
-
-	return PointerGetDatum(construct_array(elems, n, INT4OID, sizeof(int32),
-										   true, TYPALIGN_INT));
 }

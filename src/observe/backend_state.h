@@ -7,9 +7,10 @@
  * Every view of pg_connwatch starts from a CwBackendSet: the fields of
  * PgBackendStatus and PGPROC it needs, copied once per call.  Unlike
  * pg_stat_activity, the reading is not cached for the transaction, and a
- * caller asks only for the parts it needs (query text, PGPROC fields, the
- * lock-wait graph), so a view that only counts copies a handful of bytes
- * per backend.
+ * caller asks only for the parts it needs (query text, PGPROC fields), so a
+ * view that only counts copies a handful of bytes per backend.  The
+ * analyses (lock_graph.c, connection_limits.c, xmin_horizon.c) work on a
+ * reading; nothing here knows of them, or of SQL.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,7 +29,6 @@
 #define CW_READ_CLIENTS_ONLY	0x01	/* skip everything but client backends */
 #define CW_READ_QUERY			0x02	/* query text */
 #define CW_READ_PROC			0x04	/* xid, xmin, wait event, status flags */
-#define CW_READ_BLOCKERS		0x08	/* blocked_by/blocking; implies PROC */
 #define CW_READ_QUERY_IN_XACT	0x20	/* query text, of sessions in a
 										 * transaction (idle in an aborted
 										 * one included) */
@@ -74,7 +74,7 @@ typedef struct CwBackend
 	uint8		status_flags;
 	Oid			proc_roleid;	/* the role signal permission is judged by */
 
-	/* From the lock manager (CW_READ_BLOCKERS, cw_fill_lock_counts()) */
+	/* From the lock manager, when lock_graph.c fills them in */
 	List	   *blocked_by;		/* integer pids, pg_blocking_pids() order */
 	List	   *blocking;		/* integer pids waiting on this backend */
 	int			locks_held;
@@ -89,6 +89,13 @@ typedef struct CwNameCache
 	Oid			oids[CW_NAME_CACHE_SIZE];
 	NameData   *names[CW_NAME_CACHE_SIZE];	/* NULL: no such object */
 } CwNameCache;
+
+/* The names of the databases and roles a caller looked up */
+typedef struct CwNames
+{
+	CwNameCache databases;
+	CwNameCache roles;
+} CwNames;
 
 typedef struct CwBackendSet
 {
@@ -105,46 +112,26 @@ typedef struct CwBackendSet
 	int		   *pid_index;
 	int			pid_index_size;
 
-	CwNameCache databases;
-	CwNameCache roles;
+	CwNames		names;
 
 	bool		uses_kept_array;	/* backends is the array kept across calls */
 } CwBackendSet;
 
-/* backend_state.c */
 extern CwBackendSet *cw_read_backends(int flags);
 extern void cw_release_backends(CwBackendSet *set);
 extern bool cw_read_one_backend(int pid, int slot_hint, int flags,
 								CwBackend *be);
 extern CwBackend *cw_backend_by_pid(CwBackendSet *set, int pid);
 extern bool cw_is_client_backend(const CwBackend *be);
+extern bool cw_is_idle_in_transaction(const CwBackend *be);
 extern TransactionId cw_backend_horizon_xid(const CwBackend *be);
 extern bool cw_waits_on_lock(const CwBackend *be);
+extern bool cw_xid_age(TransactionId age_base, TransactionId xid,
+					   int32 *age);
 
-/*
- * Fill the leading seven columns of idle_in_transaction, long_transactions
- * and connwatch.action: pid, backend_start, datname, usename,
- * application_name, client_addr, state.  backend_start, client_addr and
- * state are NULL for a session the caller may not see.
- */
-extern void cw_identity_datums(CwBackendSet *set, const CwBackend *be,
-							   Datum *values, bool *nulls);
-
-/* Presentation helpers shared by the views */
-extern Datum cw_database_name(CwBackendSet *set, Oid dbid, bool *isnull);
-extern Datum cw_role_name(CwBackendSet *set, Oid roleid, bool *isnull);
+/* Names and labels, as pg_stat_activity shows them */
+extern const NameData *cw_database_name(CwNames *names, Oid dbid);
+extern const NameData *cw_role_name(CwNames *names, Oid roleid);
 extern const char *cw_state_name(BackendState state);
-extern void cw_client_addr_datums(const SockAddr *addr, Datum *host,
-								  bool *host_null, Datum *port,
-								  bool *port_null);
-extern Datum cw_client_host_datum(const SockAddr *addr, bool *isnull);
-extern Datum cw_query_datum(const CwBackend *be, bool *isnull);
-extern Datum cw_age_datum(TimestampTz now, TimestampTz since, bool *isnull);
-extern int64 cw_age_usecs(TimestampTz now, TimestampTz since);
-extern int64 cw_interval_usecs(const Interval *interval);
-extern char *cw_format_duration(int64 usecs);
-extern Datum cw_xid_age_datum(CwBackendSet *set, TransactionId xid,
-							  bool *isnull);
-extern Datum cw_pid_array_datum(List *pids);
 
 #endif							/* CW_BACKEND_STATE_H */

@@ -44,7 +44,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "extension_tables.h"
+#include "act/extension_tables.h"
 
 #define CW_EXTENSION_NAME	"pg_connwatch"
 #define CW_SCHEMA_NAME		"connwatch"

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * termination.c
+ * signal.c
  *		The one primitive that cancels or terminates a backend.
  *
  * Everything in pg_connwatch that signals a backend goes through
@@ -43,9 +43,9 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 
+#include "act/signal.h"
 #include "compat.h"
 #include "pg_connwatch.h"
-#include "termination.h"
 
 static bool cw_name_in_list(const char *name, const CwNameList *list);
 static bool cw_is_protected_role(Oid roleid);

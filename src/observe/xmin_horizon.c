@@ -8,8 +8,8 @@
  * back by: backends (their xid, or the xmin of their snapshot), prepared
  * transactions, replication slots (xmin for data, catalog_xmin for the
  * catalogs) and walsenders carrying hot_standby_feedback without a slot.
- * This file lists them all, and tells the other views which one is the
- * oldest.
+ * This file lists them all, and tells the views and the rules which one
+ * is the oldest; sql/horizon_view.c makes the rows of connwatch.xmin_horizon.
  *
  * Concurrency: backends come from cw_read_backends() (see there).  The
  * dummy PGPROCs of prepared transactions are read without a lock; a dummy
@@ -23,31 +23,15 @@
 #include "postgres.h"
 
 #include "access/twophase.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "replication/slot.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "storage/spin.h"
-#include "utils/builtins.h"
-#include "utils/tuplestore.h"
 
-#include "backend_state.h"
 #include "compat.h"
-#include "xmin_horizon.h"
-
-#define CW_XMIN_HORIZON_COLS	10
-
-typedef enum CwHolderType
-{
-	CW_HOLDER_BACKEND,
-	CW_HOLDER_PREPARED,
-	CW_HOLDER_SLOT,
-	CW_HOLDER_SLOT_CATALOG,
-	CW_HOLDER_WALSENDER
-} CwHolderType;
+#include "observe/xmin_horizon.h"
 
 static const char *const cw_holder_type_names[] = {
 	"backend",
@@ -56,21 +40,6 @@ static const char *const cw_holder_type_names[] = {
 	"replication_slot_catalog",
 	"walsender_feedback"
 };
-
-typedef struct CwHorizonHolder
-{
-	CwHolderType type;
-	TransactionId xmin;
-	char		name[NAMEDATALEN];	/* slot name, or the xid of a prepared
-									 * transaction until the view joins its
-									 * gid */
-	int			pid;			/* 0 if none */
-	Oid			datid;
-	Oid			userid;
-	CwBackend  *backend;		/* for backend and walsender holders */
-} CwHorizonHolder;
-
-PG_FUNCTION_INFO_V1(cw_xmin_horizon);
 
 static List *cw_collect_holders(CwBackendSet *set);
 static int	cw_holder_cmp(const ListCell *a, const ListCell *b);
@@ -223,65 +192,18 @@ cw_holder_cmp(const ListCell *a, const ListCell *b)
 	return strcmp(ha->name, hb->name);
 }
 
-Datum
-cw_xmin_horizon(PG_FUNCTION_ARGS)
+/* Everything that holds the horizon back, oldest first */
+List *
+cw_horizon_holders(CwBackendSet *set)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	CwBackendSet *set;
-	List	   *holders;
-	ListCell   *lc;
+	List	   *holders = cw_collect_holders(set);
 
-	cw_init_materialized_srf(fcinfo);
-	if (rsinfo->setDesc->natts != CW_XMIN_HORIZON_COLS)
-		elog(ERROR, "incorrect number of output arguments");
-
-	set = cw_read_backends(CW_READ_PROC);
-	holders = cw_collect_holders(set);
 	list_sort(holders, cw_holder_cmp);
+	return holders;
+}
 
-	foreach(lc, holders)
-	{
-		CwHorizonHolder *holder = lfirst(lc);
-		CwBackend  *be = holder->backend;
-		Datum		values[CW_XMIN_HORIZON_COLS] = {0};
-		bool		nulls[CW_XMIN_HORIZON_COLS] = {0};
-
-		values[0] = CStringGetTextDatum(cw_holder_type_names[holder->type]);
-		values[1] = CStringGetTextDatum(holder->name);
-		values[2] = Int32GetDatum(holder->pid);
-		nulls[2] = (holder->pid == 0);
-		values[3] = cw_database_name(set, holder->datid, &nulls[3]);
-		values[4] = cw_role_name(set, holder->userid, &nulls[4]);
-
-		/* backend details follow pg_stat_activity's visibility rule */
-		nulls[5] = nulls[6] = nulls[9] = true;
-		if (be != NULL)
-		{
-			values[5] = CStringGetTextDatum(be->application_name);
-			nulls[5] = false;
-			if (be->visible)
-			{
-				const char *state = cw_state_name(be->state);
-
-				if (state != NULL)
-				{
-					values[6] = CStringGetTextDatum(state);
-					nulls[6] = false;
-				}
-				if (holder->type == CW_HOLDER_WALSENDER)
-					values[9] = TimestampTzGetDatum(be->backend_start);
-				else
-					values[9] = TimestampTzGetDatum(be->xact_start);
-				nulls[9] = (DatumGetTimestampTz(values[9]) == 0);
-			}
-		}
-
-		values[7] = TransactionIdGetDatum(holder->xmin);
-		values[8] = cw_xid_age_datum(set, holder->xmin, &nulls[8]);
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-
-	cw_release_backends(set);
-	return (Datum) 0;
+const char *
+cw_holder_type_name(CwHolderType type)
+{
+	return cw_holder_type_names[type];
 }

@@ -33,8 +33,10 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "audit.h"
-#include "extension_tables.h"
+#include "act/audit.h"
+#include "act/extension_tables.h"
+#include "datums.h"
+#include "observe/durations.h"
 #include "pg_connwatch.h"
 
 /* how much of the victim's last statement the audit keeps */

@@ -4,8 +4,8 @@
  *		SQL-callable functions behind the per-session views: sessions,
  *		idle_in_transaction, long_transactions and connection_summary.
  *
- * Each function takes one reading of backend state (backend_state.c),
- * asking only for what its columns need, and applies pg_stat_activity's
+ * Each function takes one reading of backend state (observe/), asking only
+ * for what its columns need, and applies pg_stat_activity's
  * visibility rule to every column: a session the caller may not see shows
  * only what pg_stat_activity shows everybody, and sessions whose state is
  * hidden are never selected by state.
@@ -17,9 +17,8 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "datatype/timestamp.h"
-#include "fmgr.h"
 #include "common/hashfn.h"
+#include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
@@ -28,11 +27,14 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "backend_state.h"
 #include "compat.h"
-#include "lock_graph.h"
+#include "datums.h"
+#include "observe/backend_state.h"
+#include "observe/durations.h"
+#include "observe/lock_graph.h"
+#include "observe/xmin_horizon.h"
 #include "pg_connwatch.h"
-#include "xmin_horizon.h"
+#include "sql/srf.h"
 
 #define CW_SESSIONS_COLS				24
 #define CW_IDLE_IN_TRANSACTION_COLS		18
@@ -71,22 +73,8 @@ PG_FUNCTION_INFO_V1(cw_idle_in_transaction);
 PG_FUNCTION_INFO_V1(cw_long_transactions);
 PG_FUNCTION_INFO_V1(cw_connection_summary);
 
-static ReturnSetInfo *cw_begin_srf(FunctionCallInfo fcinfo, int ncols);
 static Datum cw_backend_type_datum(const CwBackend *be);
-static bool cw_is_idle_in_transaction(const CwBackend *be);
 static void cw_summary_key(const CwBackend *be, CwSummaryKey *key);
-
-/* Set up materialized output and check the declared row shape */
-static ReturnSetInfo *
-cw_begin_srf(FunctionCallInfo fcinfo, int ncols)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	cw_init_materialized_srf(fcinfo);
-	if (rsinfo->setDesc->natts != ncols)
-		elog(ERROR, "incorrect number of output arguments");
-	return rsinfo;
-}
 
 static Datum
 cw_backend_type_datum(const CwBackend *be)
@@ -101,13 +89,6 @@ cw_backend_type_datum(const CwBackend *be)
 	return CStringGetTextDatum(GetBackendTypeDesc(be->backend_type));
 }
 
-static bool
-cw_is_idle_in_transaction(const CwBackend *be)
-{
-	return be->state == STATE_IDLEINTRANSACTION ||
-		be->state == STATE_IDLEINTRANSACTION_ABORTED;
-}
-
 /*
  * connwatch.sessions(): one row per backend process, like pg_stat_activity.
  */
@@ -118,30 +99,30 @@ cw_sessions(PG_FUNCTION_ARGS)
 	CwBackendSet *set;
 	int			i;
 
-	set = cw_read_backends(CW_READ_QUERY | CW_READ_PROC | CW_READ_BLOCKERS);
+	set = cw_read_backends(CW_READ_QUERY | CW_READ_PROC);
+	cw_fill_blockers(set);
 
 	for (i = 0; i < set->nbackends; i++)
 	{
 		CwBackend  *be = &set->backends[i];
 		Datum		values[CW_SESSIONS_COLS] = {0};
 		bool		nulls[CW_SESSIONS_COLS] = {0};
-		const char *state;
 		int			col;
 
 		/* shown to everybody, as in pg_stat_activity */
 		values[0] = Int32GetDatum(be->pid);
 		values[2] = ObjectIdGetDatum(be->datid);
 		nulls[2] = !OidIsValid(be->datid);
-		values[3] = cw_database_name(set, be->datid, &nulls[3]);
+		values[3] = cw_database_datum(&set->names, be->datid, &nulls[3]);
 		values[4] = ObjectIdGetDatum(be->userid);
 		nulls[4] = !OidIsValid(be->userid);
-		values[5] = cw_role_name(set, be->userid, &nulls[5]);
+		values[5] = cw_role_datum(&set->names, be->userid, &nulls[5]);
 		values[6] = CStringGetTextDatum(be->application_name);
 		values[16] = TransactionIdGetDatum(be->xid);
 		nulls[16] = !TransactionIdIsValid(be->xid);
 		values[17] = TransactionIdGetDatum(be->xmin);
 		nulls[17] = !TransactionIdIsValid(be->xmin);
-		values[18] = cw_xid_age_datum(set, be->xmin, &nulls[18]);
+		values[18] = cw_xid_age_datum(set->age_base, be->xmin, &nulls[18]);
 
 		if (!be->visible)
 		{
@@ -175,9 +156,7 @@ cw_sessions(PG_FUNCTION_ARGS)
 		values[12] = TimestampTzGetDatum(be->state_change);
 		nulls[12] = (be->state_change == 0);
 
-		state = cw_state_name(be->state);
-		values[13] = state ? CStringGetTextDatum(state) : (Datum) 0;
-		nulls[13] = (state == NULL);
+		values[13] = cw_state_datum(be->state, &nulls[13]);
 
 		nulls[14] = nulls[15] = true;
 		if (be->have_proc)
@@ -253,7 +232,7 @@ cw_idle_in_transaction(PG_FUNCTION_ARGS)
 
 		horizon_xid = cw_backend_horizon_xid(be);
 
-		cw_identity_datums(set, be, values, nulls);
+		cw_identity_datums(&set->names, be, values, nulls);
 		values[7] = TimestampTzGetDatum(be->state_change);
 		nulls[7] = (be->state_change == 0);
 		values[8] = cw_age_datum(set->now, be->state_change, &nulls[8]);
@@ -264,7 +243,7 @@ cw_idle_in_transaction(PG_FUNCTION_ARGS)
 		nulls[11] = !TransactionIdIsValid(be->xid);
 		values[12] = TransactionIdGetDatum(be->xmin);
 		nulls[12] = !TransactionIdIsValid(be->xmin);
-		values[13] = cw_xid_age_datum(set, horizon_xid, &nulls[13]);
+		values[13] = cw_xid_age_datum(set->age_base, horizon_xid, &nulls[13]);
 		values[14] = BoolGetDatum(TransactionIdIsValid(horizon_xid) &&
 								  TransactionIdEquals(horizon_xid, oldest_holder));
 		values[15] = Int32GetDatum(be->locks_held);
@@ -294,21 +273,8 @@ cw_long_transactions(PG_FUNCTION_ARGS)
 
 	if (PG_NARGS() == 0)
 		threshold_usecs = (int64) cw_long_transaction_threshold_ms * 1000;
-	else if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("older_than must not be NULL")));
 	else
-	{
-		threshold_usecs = cw_interval_usecs(PG_GETARG_INTERVAL_P(0));
-		if (threshold_usecs < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("older_than must not be negative"),
-					 errdetail("older_than was %s.",
-							   DatumGetCString(DirectFunctionCall1(interval_out,
-																   PG_GETARG_DATUM(0))))));
-	}
+		threshold_usecs = cw_older_than_arg(fcinfo, 0);
 
 	rsinfo = cw_begin_srf(fcinfo, CW_LONG_TRANSACTIONS_COLS);
 	set = cw_read_backends(CW_READ_QUERY_IN_XACT | CW_READ_PROC);
@@ -338,7 +304,7 @@ cw_long_transactions(PG_FUNCTION_ARGS)
 			cw_age_usecs(set->now, be->xact_start) <= threshold_usecs)
 			continue;
 
-		cw_identity_datums(set, be, values, nulls);
+		cw_identity_datums(&set->names, be, values, nulls);
 		values[7] = TimestampTzGetDatum(be->xact_start);
 		values[8] = cw_age_datum(set->now, be->xact_start, &nulls[8]);
 		values[9] = cw_age_datum(set->now, be->state_change, &nulls[9]);
@@ -346,7 +312,7 @@ cw_long_transactions(PG_FUNCTION_ARGS)
 		nulls[10] = !TransactionIdIsValid(be->xid);
 		values[11] = TransactionIdGetDatum(be->xmin);
 		nulls[11] = !TransactionIdIsValid(be->xmin);
-		values[12] = cw_xid_age_datum(set, cw_backend_horizon_xid(be), &nulls[12]);
+		values[12] = cw_xid_age_datum(set->age_base, cw_backend_horizon_xid(be), &nulls[12]);
 		values[13] = cw_pid_array_datum(be->blocking);
 		values[14] = cw_query_datum(be, &nulls[14]);
 
@@ -478,8 +444,8 @@ cw_connection_summary(PG_FUNCTION_ARGS)
 	{
 		Datum		values[CW_CONNECTION_SUMMARY_COLS] = {0};
 		bool		nulls[CW_CONNECTION_SUMMARY_COLS] = {0};
-		values[0] = cw_database_name(set, group->key.datid, &nulls[0]);
-		values[1] = cw_role_name(set, group->key.userid, &nulls[1]);
+		values[0] = cw_database_datum(&set->names, group->key.datid, &nulls[0]);
+		values[1] = cw_role_datum(&set->names, group->key.userid, &nulls[1]);
 		values[2] = CStringGetTextDatum(group->key.application_name);
 		nulls[3] = true;
 		if (group->key.visible)

@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * termination.h
+ * signal.h
  *		The one primitive that signals a backend.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef CW_TERMINATION_H
-#define CW_TERMINATION_H
+#ifndef CW_SIGNAL_H
+#define CW_SIGNAL_H
 
-#include "backend_state.h"
+#include "observe/backend_state.h"
 
 typedef enum CwSignalKind
 {
@@ -63,4 +63,4 @@ extern CwOutcome cw_signal_session(const CwObservation *observed,
 								   CwLiveSession *live);
 extern const char *cw_outcome_reason(CwOutcome outcome);
 
-#endif							/* CW_TERMINATION_H */
+#endif							/* CW_SIGNAL_H */

@@ -8,7 +8,7 @@
 #ifndef CW_LOCK_GRAPH_H
 #define CW_LOCK_GRAPH_H
 
-#include "backend_state.h"
+#include "observe/backend_state.h"
 
 extern void cw_fill_blockers(CwBackendSet *set);
 extern void cw_fill_lock_counts(CwBackendSet *set);

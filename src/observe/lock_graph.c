@@ -24,8 +24,8 @@
 #include "utils/array.h"
 #include "utils/fmgrprotos.h"
 
-#include "backend_state.h"
-#include "lock_graph.h"
+#include "observe/backend_state.h"
+#include "observe/lock_graph.h"
 
 /*
  * Fill blocked_by for every backend waiting on a heavyweight lock, and

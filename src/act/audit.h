@@ -8,9 +8,9 @@
 #ifndef CW_AUDIT_H
 #define CW_AUDIT_H
 
-#include "backend_state.h"
-#include "extension_tables.h"
-#include "termination.h"
+#include "act/extension_tables.h"
+#include "act/signal.h"
+#include "observe/backend_state.h"
 
 /* Where a run records its actions; opened before its first signal */
 typedef struct CwAuditTrail

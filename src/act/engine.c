@@ -1,0 +1,535 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.c
+ *		Apply rules to one reading of backend state, through the signal
+ *		primitive, and return what happened as plain data.
+ *
+ * A rule says which client sessions to act on (state, how long, which
+ * database, role and application) and how (cancel or terminate).  The
+ * rule functions apply one rule each, enforce() every enabled policy
+ * (policies.c), and the same engine serves any caller that is not an SQL
+ * function at all: it knows nothing of tuples.  Every signal goes through
+ * cw_signal_session(), which re-checks the live session right before it;
+ * a run stops at connwatch.max_terminations_per_run signals, and reports
+ * every other session it matched with the reason it was skipped.
+ *
+ * Only sessions the caller may see (pg_stat_activity's rule) can match: a
+ * rule cannot judge a session whose state it is not allowed to read.  The
+ * run counts the ones its filters would otherwise consider (hidden), so
+ * that the caller can say so instead of returning nothing.
+ *
+ * Every real signal is written to the audit trail (audit.c), which is
+ * opened before the first signal: whatever would keep a row from being
+ * written stops the run before anything is killed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_collation.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "act/audit.h"
+#include "act/engine.h"
+#include "compat.h"
+#include "observe/connection_limits.h"
+#include "observe/durations.h"
+#include "observe/xmin_horizon.h"
+#include "pg_connwatch.h"
+
+/* The state of one run */
+typedef struct CwRun
+{
+	CwRunResult *result;
+	CwAuditTrail audit;			/* opened when the run may signal */
+	CwBackendSet *set;
+	bool	   *handled;		/* per backend: already reported this run */
+	bool	   *hidden;			/* per backend: counted in result->hidden */
+	TransactionId oldest_holder;
+	bool		oldest_holder_known;
+	int			signals;		/* sent, or that a dry run would send */
+	List	   *cancelled;		/* CwObservation of cancels to follow up */
+	List	   *cancelled_rules;	/* the CwRule of each */
+	List	   *unaudited;		/* CwSignalled not yet in the audit trail */
+} CwRun;
+
+/* A signal sent, waiting to be written to the audit trail */
+typedef struct CwSignalled
+{
+	const char *policy;
+	CwBackend	backend;		/* as the re-check read it */
+	CwSignalKind kind;
+	const char *reason;
+	TimestampTz signalled_at;
+} CwSignalled;
+
+static void cw_apply_rule(CwRun *run, CwRule *rule);
+static bool cw_names_match(CwRun *run, const CwRule *rule, const CwBackend *be);
+static bool cw_rule_matches(CwRun *run, const CwRule *rule, const CwBackend *be);
+static bool cw_like(const char *name, text *pattern);
+static CwOutcome cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
+						CwObservation *observed, CwSignalKind kind,
+						const char *why, bool retry_on_state_change);
+static void cw_follow_up_cancels(CwRun *run);
+static void cw_write_audit(CwRun *run);
+static void cw_add_action(CwRun *run, const CwRule *rule,
+						  const CwBackend *be, const char *action,
+						  const char *reason);
+
+/*
+ * Apply the rules, in order, over one reading of backend state.  A session
+ * is acted on (or reported) by the first rule that matches it, and only
+ * once.  The result lives in the caller's memory context.
+ */
+CwRunResult *
+cw_run_rules(List *rules, int options)
+{
+	CwRun		run;
+	ListCell   *lc;
+	int			read_flags = 0;
+
+	memset(&run, 0, sizeof(CwRun));
+	run.result = palloc0(sizeof(CwRunResult));
+
+	if (options & CW_RUN_MAY_SIGNAL)
+		cw_audit_open(&run.audit);
+	if (options & CW_RUN_PRUNE_AUDIT)
+		cw_prune_audit(&run.audit);
+
+	foreach(lc, rules)
+		if (((CwRule *) lfirst(lc))->only_if_holds_xmin)
+			read_flags |= CW_READ_PROC;
+
+	/*
+	 * Every backend, not only clients: the oldest horizon holder may be a
+	 * walsender or a background worker, even though only clients match.
+	 */
+	run.set = cw_read_backends(read_flags);
+	run.handled = palloc0(sizeof(bool) * Max(run.set->nbackends, 1));
+	run.hidden = palloc0(sizeof(bool) * Max(run.set->nbackends, 1));
+	run.result->now = run.set->now;
+	run.result->age_base = run.set->age_base;
+
+	foreach(lc, rules)
+		cw_apply_rule(&run, (CwRule *) lfirst(lc));
+	cw_write_audit(&run);
+	cw_follow_up_cancels(&run);
+	cw_write_audit(&run);
+
+	cw_release_backends(run.set);
+	return run.result;
+}
+
+/*
+ * Signal exactly one session, observed by the caller, and record it: the
+ * audit trail is opened first, and a signal sent gets its LOG line and its
+ * row.  reason goes into both.
+ */
+CwOutcome
+cw_signal_and_record(const CwObservation *observed, CwSignalKind kind,
+					 const char *reason, CwLiveSession *live)
+{
+	CwAuditTrail audit;
+	CwOutcome	outcome;
+
+	cw_audit_open(&audit);
+	outcome = cw_signal_session(observed, kind, false, live);
+	if (outcome == CW_OUTCOME_SIGNALLED)
+	{
+		TimestampTz signalled_at = GetCurrentTimestamp();
+
+		cw_log_action(NULL, &live->backend, kind, reason, signalled_at);
+		cw_record_action(&audit, NULL, &live->backend, kind, reason,
+						 signalled_at);
+	}
+	return outcome;
+}
+
+/* SQL LIKE in the C collation, where a NULL pattern matches everything */
+static bool
+cw_like(const char *name, text *pattern)
+{
+	if (pattern == NULL)
+		return true;
+	if (name == NULL)
+		return false;
+	return DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
+												CStringGetTextDatum(name),
+												PointerGetDatum(pattern)));
+}
+
+/*
+ * The filters on what pg_stat_activity shows everybody: database, role and
+ * application name.
+ */
+static bool
+cw_names_match(CwRun *run, const CwRule *rule, const CwBackend *be)
+{
+	const NameData *name;
+
+	if (rule->datname_pattern != NULL)
+	{
+		name = cw_database_name(&run->set->names, be->datid);
+		if (!cw_like(name ? NameStr(*name) : NULL, rule->datname_pattern))
+			return false;
+	}
+	if (rule->usename_pattern != NULL)
+	{
+		name = cw_role_name(&run->set->names, be->userid);
+		if (!cw_like(name ? NameStr(*name) : NULL, rule->usename_pattern))
+			return false;
+	}
+	return cw_like(be->application_name, rule->application_pattern);
+}
+
+/* A visible client session: does the rule select it? */
+static bool
+cw_rule_matches(CwRun *run, const CwRule *rule, const CwBackend *be)
+{
+	TimestampTz since;
+
+	switch (rule->state)
+	{
+		case CW_MATCH_IDLE_IN_TRANSACTION:
+			if (!cw_is_idle_in_transaction(be))
+				return false;
+			break;
+		case CW_MATCH_IDLE:
+			if (be->state != STATE_IDLE)
+				return false;
+			break;
+		case CW_MATCH_ACTIVE:
+			if (be->state != STATE_RUNNING && be->state != STATE_FASTPATH)
+				return false;
+			break;
+		case CW_MATCH_ANY:
+			break;
+	}
+
+	/* cancelling reaches only a running statement */
+	if (rule->kind == CW_SIGNAL_CANCEL &&
+		be->state != STATE_RUNNING && be->state != STATE_FASTPATH)
+		return false;
+
+	since = rule->age_of_transaction ? be->xact_start : be->state_change;
+	if (since == 0 || cw_age_usecs(run->set->now, since) < rule->older_than)
+		return false;
+
+	if (!cw_names_match(run, rule, be))
+		return false;
+
+	if (rule->only_if_holds_xmin)
+	{
+		TransactionId held = cw_backend_horizon_xid(be);
+
+		if (!run->oldest_holder_known)
+		{
+			run->oldest_holder = cw_oldest_horizon_holder(run->set);
+			run->oldest_holder_known = true;
+		}
+		if (!TransactionIdIsValid(held) ||
+			!TransactionIdEquals(held, run->oldest_holder))
+			return false;
+	}
+	return true;
+}
+
+/* Oldest first, so that the kill budget goes to the worst offenders */
+static int
+cw_candidate_cmp(const void *a, const void *b, void *arg)
+{
+	const CwRule *rule = arg;
+	const CwBackend *ba = *(CwBackend *const *) a;
+	const CwBackend *bb = *(CwBackend *const *) b;
+	TimestampTz sa = rule->age_of_transaction ? ba->xact_start : ba->state_change;
+	TimestampTz sb = rule->age_of_transaction ? bb->xact_start : bb->state_change;
+
+	if (sa != sb)
+		return sa < sb ? -1 : 1;
+	return ba->pid - bb->pid;
+}
+
+static void
+cw_apply_rule(CwRun *run, CwRule *rule)
+{
+	CwBackendSet *set = run->set;
+	CwBackend **candidates;
+	int			ncandidates = 0;
+	int			i;
+
+	if (rule->has_min_pct_used &&
+		cw_server_pct_used(set) < rule->min_pct_used)
+		return;
+
+	candidates = palloc(sizeof(CwBackend *) * Max(set->nbackends, 1));
+	for (i = 0; i < set->nbackends; i++)
+	{
+		CwBackend  *be = &set->backends[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (run->handled[i] || !cw_is_client_backend(be))
+			continue;
+		if (!be->visible)
+		{
+			if (!run->hidden[i] && cw_names_match(run, rule, be))
+			{
+				run->hidden[i] = true;
+				run->result->hidden++;
+			}
+			continue;
+		}
+		if (cw_rule_matches(run, rule, be))
+		{
+			candidates[ncandidates++] = be;
+			run->handled[i] = true;
+		}
+	}
+	qsort_arg(candidates, ncandidates, sizeof(CwBackend *), cw_candidate_cmp,
+			  rule);
+
+	for (i = 0; i < ncandidates; i++)
+	{
+		const CwBackend *be = candidates[i];
+		CwObservation observed = {0};
+		CwSignalKind kind = rule->kind;
+		char	   *why;
+
+		CHECK_FOR_INTERRUPTS();
+
+		observed.pid = be->pid;
+		observed.backend_start = be->backend_start;
+		observed.slot_hint = be->slot;
+		observed.check_state = true;
+		observed.state = be->state;
+		observed.state_change = be->state_change;
+		observed.check_xact = rule->age_of_transaction;
+		observed.xact_start = be->xact_start;
+
+		why = psprintf("%s for %s",
+					   rule->age_of_transaction ? "transaction open" :
+					   cw_state_name(be->state),
+					   cw_format_duration(cw_age_usecs(set->now,
+													   rule->age_of_transaction ?
+													   be->xact_start :
+													   be->state_change)));
+
+		/* a running statement is cancelled first; idle ones cannot be */
+		if (rule->cancel_first &&
+			(be->state == STATE_RUNNING || be->state == STATE_FASTPATH))
+			kind = CW_SIGNAL_CANCEL;
+
+		(void) cw_act(run, rule, be, &observed, kind, why, false);
+	}
+}
+
+/*
+ * Signal one matched session through the primitive, within the budget, and
+ * report the outcome -- except a change of state when the caller will
+ * observe the session again (retry_on_state_change).
+ */
+static CwOutcome
+cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
+	   CwObservation *observed, CwSignalKind kind, const char *why,
+	   bool retry_on_state_change)
+{
+	CwLiveSession live;
+	CwOutcome	outcome;
+	bool		terminate = (kind == CW_SIGNAL_TERMINATE);
+
+	/*
+	 * Past the budget, still run every check (as a dry run), so that a
+	 * session that would be skipped anyway is reported with its own reason.
+	 */
+	if (run->signals >= cw_max_terminations_per_run)
+	{
+		outcome = cw_signal_session(observed, kind, true, &live);
+		if (outcome == CW_OUTCOME_STATE_CHANGED && retry_on_state_change)
+			return outcome;
+		if (outcome == CW_OUTCOME_WOULD_SIGNAL)
+			cw_add_action(run, rule, &live.backend, "skipped",
+						  "kill budget reached");
+		else
+			cw_add_action(run, rule, live.found ? &live.backend : seen,
+						  "skipped", cw_outcome_reason(outcome));
+		return outcome;
+	}
+
+	outcome = cw_signal_session(observed, kind, rule->dry_run, &live);
+	switch (outcome)
+	{
+		case CW_OUTCOME_SIGNALLED:
+			{
+				CwSignalled *signalled = palloc(sizeof(CwSignalled));
+
+				signalled->policy = rule->policy;
+				signalled->backend = live.backend;
+				signalled->kind = kind;
+				signalled->reason = why;
+				signalled->signalled_at = GetCurrentTimestamp();
+				cw_log_action(rule->policy, &live.backend, kind, why,
+							  signalled->signalled_at);
+				run->unaudited = lappend(run->unaudited, signalled);
+			}
+			run->signals++;
+			cw_add_action(run, rule, &live.backend,
+						  terminate ? "terminated" : "cancelled", why);
+			if (!terminate && rule->cancel_first)
+			{
+				CwObservation *follow_up = palloc(sizeof(CwObservation));
+
+				*follow_up = *observed;
+				run->cancelled = lappend(run->cancelled, follow_up);
+				run->cancelled_rules = lappend(run->cancelled_rules, (void *) rule);
+			}
+			break;
+		case CW_OUTCOME_WOULD_SIGNAL:
+			run->signals++;
+			cw_add_action(run, rule, &live.backend,
+						  terminate ? "would terminate" : "would cancel", why);
+			break;
+		case CW_OUTCOME_STATE_CHANGED:
+			if (retry_on_state_change)
+				break;
+			/* FALLTHROUGH */
+		default:
+			cw_add_action(run, rule, live.found ? &live.backend : seen,
+						  "skipped", cw_outcome_reason(outcome));
+			break;
+	}
+	return outcome;
+}
+
+/*
+ * Is the session we cancelled still in the transaction we cancelled in?
+ * Three ways it can be: still in the statement we cancelled (its
+ * state_change has not moved; while the backend aborts, it reports no
+ * xact_start but is still "active"), still in the same transaction, or
+ * idle in the aborted transaction block the cancel left behind (which
+ * reports no xact_start either).
+ */
+static bool
+cw_still_in_cancelled_transaction(const CwObservation *observed,
+								  TimestampTz cancelled_at, CwBackend *be)
+{
+	if (!cw_read_one_backend(observed->pid, observed->slot_hint, 0, be) ||
+		be->backend_start != observed->backend_start)
+		return false;
+	if (be->state_change == observed->state_change)
+		return true;
+	if (be->xact_start != 0)
+		return be->xact_start == observed->xact_start;
+	return be->state == STATE_IDLEINTRANSACTION_ABORTED &&
+		be->state_change >= cancelled_at;
+}
+
+/*
+ * After cancelling running statements of long transactions, give their
+ * clients connwatch.cancel_grace_period to end the transaction, then
+ * terminate the sessions still in it.  Each of those is observed afresh,
+ * so the primitive's re-check guards the termination like any other.
+ */
+static void
+cw_follow_up_cancels(CwRun *run)
+{
+	TimestampTz cancelled_at;
+	TimestampTz deadline;
+	ListCell   *lc;
+	ListCell   *rc;
+
+	if (run->cancelled == NIL)
+		return;
+
+	cancelled_at = run->result->now;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   cw_cancel_grace_period_ms);
+	for (;;)
+	{
+		bool		pending = false;
+
+		foreach(lc, run->cancelled)
+		{
+			CwBackend	be;
+
+			if (cw_still_in_cancelled_transaction(lfirst(lc), cancelled_at, &be))
+				pending = true;
+		}
+		if (!pending || GetCurrentTimestamp() >= deadline)
+			break;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	forboth(lc, run->cancelled, rc, run->cancelled_rules)
+	{
+		const CwRule *rule = lfirst(rc);
+		const CwObservation *cancelled = lfirst(lc);
+		int			attempt;
+
+		/*
+		 * Observe afresh and let the primitive re-check that observation.
+		 * A backend finishing its abort moves from "active" to "idle in
+		 * transaction (aborted)" and may do so in between: then observe it
+		 * again (a few times at most; it settles at once).
+		 */
+		for (attempt = 0; attempt < 3; attempt++)
+		{
+			CwObservation observed = *cancelled;
+			CwBackend	be;
+
+			if (!cw_still_in_cancelled_transaction(cancelled, cancelled_at, &be))
+				break;
+
+			observed.check_state = true;
+			observed.state = be.state;
+			observed.state_change = be.state_change;
+			observed.check_xact = false;
+			if (cw_act(run, rule, &be, &observed, CW_SIGNAL_TERMINATE,
+					   "transaction still open after cancel",
+					   attempt < 2) != CW_OUTCOME_STATE_CHANGED)
+				break;
+		}
+	}
+}
+
+/*
+ * Write the audit rows of the signals sent so far.  A run sends all its
+ * signals (each with its LOG line) first and writes the rows right after,
+ * so that the last victim of a large cleanup is not kept waiting behind the
+ * INSERTs for the first ones.
+ */
+static void
+cw_write_audit(CwRun *run)
+{
+	ListCell   *lc;
+
+	foreach(lc, run->unaudited)
+	{
+		CwSignalled *signalled = lfirst(lc);
+
+		cw_record_action(&run->audit, signalled->policy, &signalled->backend,
+						 signalled->kind, signalled->reason,
+						 signalled->signalled_at);
+	}
+	list_free_deep(run->unaudited);
+	run->unaudited = NIL;
+}
+
+/* Report what happened to one session */
+static void
+cw_add_action(CwRun *run, const CwRule *rule, const CwBackend *be,
+			  const char *action, const char *reason)
+{
+	CwAction   *entry = palloc(sizeof(CwAction));
+
+	entry->policy = rule->policy;
+	entry->backend = *be;
+	entry->action = action;
+	entry->reason = reason;
+	run->result->actions = lappend(run->result->actions, entry);
+}
