@@ -10,6 +10,12 @@ OBJS = \
 	src/observe/lock_graph.o \
 	src/observe/connection_limits.o \
 	src/observe/xmin_horizon.o \
+	src/remember/shared_state.o \
+	src/remember/refusals.o \
+	src/remember/sessions.o \
+	src/remember/hooks.o \
+	src/remember/persistence.o \
+	src/remember/history.o \
 	src/datums.o \
 	src/act/signal.o \
 	src/act/extension_tables.o \
@@ -20,7 +26,10 @@ OBJS = \
 	src/sql/session_views.o \
 	src/sql/limit_views.o \
 	src/sql/horizon_view.o \
-	src/sql/action_functions.o
+	src/sql/action_functions.o \
+	src/sql/remember_views.o \
+	src/sql/history_view.o \
+	src/worker/worker.o
 
 EXTENSION = pg_connwatch
 # every install and upgrade script, and the control file of version 1.0

@@ -13,8 +13,9 @@
 #
 # A root is debootstrap's minbase plus, with --no-install-recommends:
 # postgresql-MAJOR, postgresql-server-dev-MAJOR, postgresql-MAJOR-cron,
-# build-essential, libipc-run-perl, libdbd-pg-perl, and sqlsmith where the
-# suite has it.  No cluster is created and no service is started in it.  The
+# build-essential, libipc-run-perl, libdbd-pg-perl, libkrb5-dev and
+# libssl-dev (libpq-be.h includes gssapi.h and openssl/ssl.h), locales (with de_DE.UTF-8 generated, for the
+# server's translated messages), and sqlsmith where the suite has it.  No cluster is created and no service is started in it.  The
 # archive comes from the host's own apt configuration (sources.list, *.list,
 # deb822 *.sources): the URI that serves the host's release, plus the
 # -updates and -security suites when the host uses them and the archive has
@@ -32,7 +33,9 @@
 # and the leftovers of a killed one are cleared by the next "ensure".
 # "ensure" reuses a root whose stamp matches this script's recipe and whose
 # smoke check passes (pg_config and postgres run, gcc runs, the postgres user
-# exists), and rebuilds it otherwise.  One lock per root (flock on
+# exists); tops up in place a root whose recipe lacks only packages the
+# current one adds (apt-get install of those, then a new stamp); and
+# rebuilds it otherwise.  One lock per root (flock on
 # SUITE-pgMAJOR.lock), so different majors can be built at once and the same
 # major is built once.
 #
@@ -301,7 +304,7 @@ select_root() {
 
 packages() {
 	echo "postgresql-$MAJOR postgresql-server-dev-$MAJOR postgresql-$MAJOR-cron"
-	echo "build-essential libipc-run-perl libdbd-pg-perl"
+	echo "build-essential libipc-run-perl libdbd-pg-perl libkrb5-dev libssl-dev locales"
 }
 
 recipe() {
@@ -432,6 +435,9 @@ build_root() {
 		die "apt-get install failed inside the $SUITE root (log: $CACHE/$KEY.failed.log)"
 	}
 	in_root "$r" apt-get clean >>"$blog" 2>&1
+	# a non-English locale for the server's messages (test/t/301)
+	in_root "$r" localedef -i de_DE -f UTF-8 de_DE.UTF-8 >>"$blog" 2>&1 ||
+		die "localedef de_DE.UTF-8 failed inside the $SUITE root"
 
 	# Should a cluster exist all the same, drop it.
 	local ver name
@@ -468,6 +474,41 @@ build_root() {
 	trap - EXIT INT TERM HUP
 	rm -f "$CACHE/$KEY.failed.log"
 	log "built $KEY in $((SECONDS - start)) s ($(du -sh --one-file-system "$DIR" | cut -f1))"
+}
+
+# A root built from an earlier recipe that only lacks packages the current
+# one adds (and the locale it generates) is topped up in place instead of
+# rebuilt: apt-get install of the missing packages from the root's own
+# sources, then a new stamp.  Returns non-zero when that does not apply or
+# fails; the caller then rebuilds.
+top_up_root() {
+	local old new missing="" tok blog=$DIR/build.log
+	old=$(sed -n 's/^recipe=//p' "$DIR/stamp")
+	new=$(recipe)
+	[ -n "$old" ] || return 1
+	# every word of the old recipe must still be in the new one
+	for tok in $old; do
+		case " $new " in *" $tok "*) ;; *) return 1 ;; esac
+	done
+	for tok in $(packages); do
+		case " $old " in *" $tok "*) ;; *) missing+=" $tok" ;; esac
+	done
+	log "$KEY: topping up the cached root with$missing"
+	mount_inside "$ROOT"
+	# shellcheck disable=SC2086
+	if ! in_root "$ROOT" apt-get update >>"$blog" 2>&1 ||
+		! apt_install "$ROOT" "$blog" $missing ||
+		! in_root "$ROOT" localedef -i de_DE -f UTF-8 de_DE.UTF-8 >>"$blog" 2>&1; then
+		log "$KEY: top-up failed (log: $blog)"
+		return 1
+	fi
+	in_root "$ROOT" apt-get clean >>"$blog" 2>&1 || true
+	{
+		sed "s|^recipe=.*|recipe=$new|" "$DIR/stamp"
+		echo "topped_up=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		# shellcheck disable=SC2086,SC2016
+		in_root "$ROOT" dpkg-query -W -f='package ${Package} ${Version}\n' $missing
+	} >"$DIR/stamp.new" && mv "$DIR/stamp.new" "$DIR/stamp"
 }
 
 # The smoke check of a build directory before its stamp exists.
@@ -508,6 +549,9 @@ ensure)
 		fi
 	done
 	problem=$(root_problem "$DIR" 1)
+	if [ "$problem" = "built from another recipe" ] && top_up_root; then
+		problem=$(root_problem "$DIR" 1)
+	fi
 	if [ -n "$problem" ]; then
 		command -v debootstrap >/dev/null ||
 			die "$KEY: $problem, and debootstrap is missing (apt-get install debootstrap)"

@@ -11,6 +11,9 @@ packages=(
 	libipc-run-perl          # needed by PostgreSQL::Test::Cluster
 	libdbd-pg-perl           # the TAP tests hold hundreds of connections in one process
 	libpq-dev
+	libkrb5-dev              # libpq-be.h (the remember layer's hooks) includes gssapi.h
+	libssl-dev               # ... and openssl/ssl.h
+	locales                  # de_DE.UTF-8, for a server that speaks German (test/t/301)
 	build-essential          # gcc, make
 	sqlsmith                 # the fuzzing suite (test/t/202_fuzz.pl)
 	debootstrap              # the root file systems of the other majors (scripts/pgroot.sh)
@@ -37,6 +40,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 		exit 1
 	fi
 	rm -f "$aptlog"
+fi
+
+# A non-English locale for the server's messages: the refusal ledger must
+# classify the same whatever language the server speaks.
+if ! locale -a 2>/dev/null | grep -qix 'de_DE.utf8'; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "setup.sh: locale de_DE.UTF-8 missing; run as root" >&2
+		exit 1
+	fi
+	localedef -i de_DE -f UTF-8 de_DE.UTF-8
 fi
 
 # The clusters run as the postgres OS user, which the server package creates.

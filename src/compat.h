@@ -30,11 +30,10 @@
 /*
  * 14 split the backend status array and the wait events out of pgstat.h.
  */
+#include "pgstat.h"
 #if PG_VERSION_NUM >= 140000
 #include "utils/backend_status.h"
 #include "utils/wait_event.h"
-#else
-#include "pgstat.h"
 #endif
 
 /* 17 replaced BackendId by ProcNumber */
@@ -139,6 +138,25 @@ cw_limits_count_only_client_backends(void)
 #define cw_reserve_guc_prefix(prefix)	MarkGUCPrefixReserved(prefix)
 #else
 #define cw_reserve_guc_prefix(prefix)	EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/*
+ * 15 added shmem_request_hook; before it, a library asks for shared memory
+ * and LWLocks straight from _PG_init.
+ */
+#if PG_VERSION_NUM >= 150000
+#define CW_HAVE_SHMEM_REQUEST_HOOK
+#endif
+
+/*
+ * 14 records why a session ended (pgStatSessionEndCause, for
+ * pg_stat_database's session counters); in 13 a client's Terminate message
+ * and its vanishing look the same.
+ */
+#if PG_VERSION_NUM >= 140000
+#define CW_HAVE_SESSION_END_CAUSE
+#define cw_session_end_cause()		((int) pgStatSessionEndCause)
+#define CW_END_CLIENT_EOF			((int) DISCONNECT_CLIENT_EOF)
 #endif
 
 /*

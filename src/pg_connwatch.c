@@ -17,11 +17,18 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
 #include "compat.h"
 #include "pg_connwatch.h"
+#include "remember/history.h"
+#include "remember/hooks.h"
+#include "remember/persistence.h"
+#include "remember/sessions.h"
+#include "remember/shared_state.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -194,6 +201,16 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		cw_remember_preload();
+		cw_persistence_preload();
+		cw_history_preload();
+		cw_sessions_preload();
+		cw_hooks_preload();
+		cw_worker_preload();
+	}
 
 	cw_reserve_guc_prefix("connwatch");
 }

@@ -136,7 +136,7 @@ cw_signal_and_record(const CwObservation *observed, CwSignalKind kind,
 	CwOutcome	outcome;
 
 	cw_audit_open(&audit);
-	outcome = cw_signal_session(observed, kind, false, live);
+	outcome = cw_signal_session(observed, kind, NULL, false, live);
 	if (outcome == CW_OUTCOME_SIGNALLED)
 	{
 		TimestampTz signalled_at = GetCurrentTimestamp();
@@ -345,7 +345,7 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 	 */
 	if (run->signals >= cw_max_terminations_per_run)
 	{
-		outcome = cw_signal_session(observed, kind, true, &live);
+		outcome = cw_signal_session(observed, kind, rule->policy, true, &live);
 		if (outcome == CW_OUTCOME_STATE_CHANGED && retry_on_state_change)
 			return outcome;
 		if (outcome == CW_OUTCOME_WOULD_SIGNAL)
@@ -357,7 +357,8 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 		return outcome;
 	}
 
-	outcome = cw_signal_session(observed, kind, rule->dry_run, &live);
+	outcome = cw_signal_session(observed, kind, rule->policy, rule->dry_run,
+								&live);
 	switch (outcome)
 	{
 		case CW_OUTCOME_SIGNALLED:

@@ -46,6 +46,7 @@
 #include "act/signal.h"
 #include "compat.h"
 #include "pg_connwatch.h"
+#include "remember/sessions.h"
 
 static bool cw_name_in_list(const char *name, const CwNameList *list);
 static bool cw_is_protected_role(Oid roleid);
@@ -100,11 +101,12 @@ cw_wait_at_debug_barrier(void)
 /*
  * Re-check the observed session and signal it if every check passes (or,
  * for a dry run, report that it would).  live receives what the re-check
- * read, for the caller's result row and audit.
+ * read, for the caller's result row and audit.  policy (NULL for none) is
+ * what the session's ending is attributed to in the remember layer.
  */
 CwOutcome
 cw_signal_session(const CwObservation *observed, CwSignalKind kind,
-				  bool dry_run, CwLiveSession *live)
+				  const char *policy, bool dry_run, CwLiveSession *live)
 {
 	CwBackend  *be = &live->backend;
 	Oid			roleid;
@@ -158,6 +160,10 @@ cw_signal_session(const CwObservation *observed, CwSignalKind kind,
 
 	if (dry_run)
 		return CW_OUTCOME_WOULD_SIGNAL;
+
+	/* the session's exit callback attributes its ending to us */
+	if (kind == CW_SIGNAL_TERMINATE)
+		cw_mark_termination(be->pid, be->backend_start, policy);
 
 	/*
 	 * Signal the process group, as pg_signal_backend() does.  A process

@@ -59,8 +59,8 @@ typedef struct CwLiveSession
 } CwLiveSession;
 
 extern CwOutcome cw_signal_session(const CwObservation *observed,
-								   CwSignalKind kind, bool dry_run,
-								   CwLiveSession *live);
+								   CwSignalKind kind, const char *policy,
+								   bool dry_run, CwLiveSession *live);
 extern const char *cw_outcome_reason(CwOutcome outcome);
 
 #endif							/* CW_SIGNAL_H */

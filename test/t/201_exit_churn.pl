@@ -100,6 +100,8 @@ $node->append_conf(
 	'postgresql.conf', q{
 listen_addresses = '127.0.0.1'
 max_connections = 80
+# the remember layer's hooks and exit callback run under the churn too
+shared_preload_libraries = 'pg_connwatch'
 log_disconnections = on
 # the log is read for crashes and endings; every statement would be noise
 log_statement = none
@@ -939,6 +941,26 @@ else
 	}
 	cmp_ok($sum{"state $_"} // 0, '>=', $MIN_PER_PATH, "sessions ended while $_")
 	  for @ANY_STATE;
+
+	# The remember layer kept count through all of it: every session that
+	# started has been taken out of the peaks again, and was counted as
+	# an ending.
+	is( $node->safe_psql(
+			'postgres', q{
+SELECT current = (SELECT count(*) FROM pg_stat_activity
+                  WHERE backend_type = 'client backend')
+FROM connwatch.peaks WHERE scope = 'server'}),
+		't', 'peaks: the server\'s current sessions are exactly its client backends');
+	my $ended_total = 0;
+	$ended_total += $sum{"ended $_->{name}"} // 0 for @PATHS;
+	# (sessions refused at login never started: those are refusals)
+	cmp_ok($node->safe_psql('postgres',
+			'SELECT (SELECT coalesce(sum(count), 0) FROM connwatch.session_endings)
+			      + (SELECT coalesce(sum(count), 0) FROM connwatch.refused_connections)'),
+		'>=', $ended_total,
+		'session_endings and refused_connections counted every session the churn ended');
+	# (the churn gives each session its own application_name: thousands of
+	# keys, so the ledger overflows, and what it drops is still counted)
 	cmp_ok($log_count{$_}, '>=', $MIN_PER_PATH, "the server log shows $_") for grep {
 		!$DROPPED_GROUP{$_}
 	} ('iit timeout', 'idle-session timeout', 'administrator command',

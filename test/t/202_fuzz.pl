@@ -123,6 +123,8 @@ $node->append_conf(
 	'postgresql.conf', q{
 # a crash must not end the run: keep fuzzing, report, fail
 restart_after_crash = on
+# the remember layer's hooks and functions are fuzzed too
+shared_preload_libraries = 'pg_connwatch'
 # thousands of statements: log only errors, with where they came from
 log_statement = none
 log_error_verbosity = verbose

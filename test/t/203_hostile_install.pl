@@ -34,8 +34,8 @@
 #     the squatter's objects, the update must either refuse or leave
 #     nobody but the owner able to create in connwatch: an overload
 #     planted there captures the documented terminate_backend(pid,
-#     'literal') call.  A clean 1.0 updates to exactly a fresh 1.0.1
-#     (members, definitions, privileges).
+#     'literal') call.  A clean 1.0 updates to exactly a fresh install of
+#     the default version (members, definitions, privileges).
 #  2. Trojans: as superuser, with attacker-friendly search_paths
 #     ('public, pg_catalog' and '"$user", public') and the pg_temp plants
 #     present: CREATE EXTENSION, CREATE ... VERSION '1.0' + UPDATE, every
@@ -105,6 +105,9 @@ cron.host = '@{[ $node->host ]}'
 $node->start;
 
 my $su = $node->safe_psql('postgres', 'SELECT current_user');
+# what CREATE EXTENSION installs, and every update ends at
+my $DEFAULT_VERSION = $node->safe_psql('postgres',
+	q{SELECT default_version FROM pg_available_extensions WHERE name = 'pg_connwatch'});
 my $have_icu = $node->safe_psql('postgres',
 	q{SELECT count(*) > 0 FROM pg_catalog.pg_collation WHERE collprovider = 'i'}) eq 't';
 my $ATTACKER = 'regress_attacker';
@@ -363,7 +366,7 @@ sub check_install
 {
 	my ($label, $reference) = @_;
 	is(q_su("SELECT extversion FROM pg_extension WHERE extname = 'pg_connwatch'"),
-		'1.0.1', "$label: version 1.0.1 is installed");
+		$DEFAULT_VERSION, "$label: version $DEFAULT_VERSION is installed");
 	is( q_su(
 			"SELECT count(*) FROM pg_depend
 			 WHERE classid = 'pg_namespace'::regclass
@@ -886,14 +889,14 @@ END
 	# Either the update refuses (the schema still grants CREATE to PUBLIC),
 	# or it leaves nobody but the owner able to create in connwatch.
 	ok( ($state =~ /^(42501|55000)$/ && $version eq '1.0')
-		  || ($state eq '' && $version eq '1.0.1' && $astate eq '42501'),
+		  || ($state eq '' && $version eq $DEFAULT_VERSION && $astate eq '42501'),
 		"squat 1.0 taken over, PUBLIC CREATE on the schema: UPDATE refuses, or the attacker "
 		  . "cannot create in connwatch afterwards (update '$state', version $version, attacker's CREATE '$astate')"
 	) or diag("update: $err\nattacker: $aerr");
   SKIP:
 	{
 		skip 'squat 1.0 taken over: not updated', 10
-		  unless $state eq '' && $version eq '1.0.1';
+		  unless $state eq '' && $version eq $DEFAULT_VERSION;
 		check_install('squat 1.0 taken over and updated', $clean_fingerprint);
 		# What CREATE on connwatch is worth: an overload that an untyped
 		# literal in the documented call prefers (text over timestamptz).
@@ -913,7 +916,7 @@ AS $$ BEGIN PERFORM public.trojan_fired('overload connwatch.terminate_backend(in
 	reset_db();
 }
 
-# A clean 1.0 updates to exactly a fresh 1.0.1.
+# A clean 1.0 updates to exactly a fresh install of the default version.
 {
 	expect_state($su, "CREATE EXTENSION pg_connwatch VERSION '1.0'", '',
 		'clean 1.0: CREATE EXTENSION VERSION \'1.0\' succeeds');

@@ -1,0 +1,82 @@
+/*-------------------------------------------------------------------------
+ *
+ * hooks.c
+ *		emit_log_hook and ClientAuthentication_hook: where a connection
+ *		attempt is refused, a login succeeds and a session reports the
+ *		FATAL that ends it.
+ *
+ * What these hooks may touch, and why:
+ *
+ * - emit_log_hook runs for every message that goes to the server log, in
+ *   every process: in the postmaster, in a child that has no PGPROC (it
+ *   could not get one, or it is a dead-end child that only refuses), in an
+ *   established session.  Where there is no PGPROC an LWLock PANICs the
+ *   server, and an error raised here would recurse into error reporting.
+ *   So it acts on FATALs of client connections only (MyProcPort set), and
+ *   does nothing but the lock-free count of refusals.c or, in an
+ *   established session, note the SQLSTATE for the exit callback.  No
+ *   allocation, no lock, no error; it always chains to the previous hook.
+ * - ClientAuthentication_hook runs in a backend that has its PGPROC, at the
+ *   end of authentication, with its outcome.  STATUS_EOF is a client that
+ *   hung up at the password prompt, which core does not report at all.  It
+ *   chains to the previous hook first, and touches nothing but the
+ *   refusal ledger and the backend's own session state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "libpq/auth.h"
+#include "libpq/libpq-be.h"
+#include "miscadmin.h"
+
+#include "remember/hooks.h"
+#include "remember/refusals.h"
+#include "remember/sessions.h"
+
+static emit_log_hook_type cw_prev_emit_log_hook = NULL;
+static ClientAuthentication_hook_type cw_prev_client_authentication_hook = NULL;
+
+static void cw_emit_log(ErrorData *edata);
+static void cw_client_authentication(Port *port, int status);
+
+static void
+cw_emit_log(ErrorData *edata)
+{
+	if (edata->elevel == FATAL && MyProcPort != NULL && cw_remember != NULL)
+	{
+		if (cw_session_is_established())
+			cw_session_note_fatal(edata->sqlerrcode);
+		else
+			cw_count_refusal(cw_refusal_cause(edata->sqlerrcode,
+											  edata->message_id),
+							 MyProcPort);
+	}
+
+	if (cw_prev_emit_log_hook)
+		cw_prev_emit_log_hook(edata);
+}
+
+static void
+cw_client_authentication(Port *port, int status)
+{
+	if (cw_prev_client_authentication_hook)
+		cw_prev_client_authentication_hook(port, status);
+
+	if (cw_remember == NULL)
+		return;
+	if (status == STATUS_EOF)
+		cw_count_refusal(CW_REFUSED_AUTHENTICATION_ABANDONED, port);
+	else if (status == STATUS_OK)
+		cw_session_authenticated(port);
+}
+
+/* From _PG_init, while shared_preload_libraries is being processed */
+void
+cw_hooks_preload(void)
+{
+	cw_prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = cw_emit_log;
+	cw_prev_client_authentication_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = cw_client_authentication;
+}

@@ -1,0 +1,30 @@
+/*-------------------------------------------------------------------------
+ *
+ * sessions.h
+ *		How client sessions start and end: the peaks of concurrent
+ *		sessions and the ledger of how sessions ended.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CW_SESSIONS_H
+#define CW_SESSIONS_H
+
+#include "libpq/libpq-be.h"
+
+#include "remember/shared_state.h"
+
+extern void cw_sessions_preload(void);
+extern void cw_session_authenticated(const Port *port);
+extern bool cw_session_is_established(void);
+extern void cw_session_note_fatal(int sqlerrcode);
+extern void cw_mark_termination(int pid, TimestampTz backend_start,
+								const char *policy);
+extern const char *cw_ending_reason_label(CwEndingReason reason);
+extern const char *cw_peak_scope_label(CwPeakScope scope);
+extern int	cw_lifetime_bucket(int64 usecs);
+extern void cw_restore_ending(const CwEndingEntry *saved);
+extern void cw_restore_peak(const CwPeakEntry *saved);
+extern void cw_reset_endings(void);
+extern void cw_reset_peaks(void);
+
+#endif							/* CW_SESSIONS_H */
