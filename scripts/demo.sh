@@ -7,8 +7,9 @@
 # with the same output).
 #
 # It installs the build dependencies (scripts/setup.sh), builds and installs
-# the extension, starts a throwaway PostgreSQL 15 cluster on a private port,
-# and opens the sessions of a small shop:
+# the extension, starts a throwaway cluster on a private port (with
+# pg_connwatch in shared_preload_libraries), and opens the sessions of a
+# small shop:
 #
 #   nightly_report   (role reporting)    a REPEATABLE READ report, still running,
 #                                        started first: it pins the xmin horizon
@@ -19,8 +20,12 @@
 #   admin_console    (role dba)          updated an order and went to lunch
 #   orders-worker    (role orders_app)   2 sessions queued behind that row lock
 #
-# then prints what the views show and tears everything down (also on failure
-# or Ctrl-C).  Environment: CONNWATCH_DEMO_PORT picks the port (default: the
+# then prints what the views show, cleans the leak up (dry run, policy,
+# enforce(), audit), replays an incident (the leak exhausts billing_app's
+# limit, a batch job fills the server, a timeout cuts the leak) and explains
+# it "the morning after" from refused_connections, session_endings, peaks
+# and a text chart of the history, and tears everything down (also on
+# failure or Ctrl-C).  Environment: CONNWATCH_DEMO_PORT picks the port (default: the
 # first free one from 55401).
 set -euo pipefail
 
@@ -122,7 +127,9 @@ DIR=$(mktemp -d /tmp/connwatch-demo.XXXXXX)
 step "starting a throwaway cluster in $DIR on port $PORT"
 bash scripts/pgcluster.sh start "$DIR" "$PORT" \
 	"max_connections = $MAX_CONNECTIONS" \
-	"superuser_reserved_connections = $RESERVED"
+	"superuser_reserved_connections = $RESERVED" \
+	"shared_preload_libraries = 'pg_connwatch'" \
+	"connwatch.sample_interval = '500ms'"
 export PGHOST=$DIR PGPORT=$PORT PGUSER=postgres PGDATABASE=shop
 mkdir "$DIR/clients"
 
@@ -131,6 +138,7 @@ CREATE ROLE reporting LOGIN;
 CREATE ROLE billing_app LOGIN CONNECTION LIMIT $BILLING_LIMIT;
 CREATE ROLE orders_app LOGIN CONNECTION LIMIT 20;
 CREATE ROLE dba LOGIN IN ROLE pg_monitor;
+CREATE ROLE batch LOGIN;
 CREATE DATABASE shop;
 EOF
 
@@ -155,7 +163,7 @@ INSERT INTO orders (id, customer_id, status, total)
     SELECT i, 1 + i % 500, (ARRAY['new', 'paid', 'shipped'])[1 + i % 3], (i % 997) / 10.0
     FROM generate_series(1, 20000) i;
 INSERT INTO invoices SELECT id, id, total, status <> 'new' FROM orders;
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO reporting, billing_app, orders_app, dba;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO reporting, billing_app, orders_app, dba, batch;
 GRANT INSERT, UPDATE ON orders, invoices TO billing_app, orders_app, dba;
 VACUUM ANALYZE;
 EOF
@@ -424,6 +432,118 @@ $$;
 SELECT scope, name, used, max, headroom, pct_used, status
 FROM connwatch.connection_limits
 WHERE scope = 'server' OR name IN ('billing_app', 'orders_app', 'dba');
+EOF
+
+# --- 6. an incident, and the morning after ----------------------------------
+step "an incident at 03:00 (compressed into a few seconds), then the morning after"
+
+STARTED=$("${PSQL[@]}" -Atc "SELECT now()")
+"${PSQL[@]}" -c "ALTER ROLE billing_app SET idle_in_transaction_session_timeout = '8s'"
+
+# billing-api leaks again, up to its CONNECTION LIMIT: every further
+# request of the application is refused ("too many connections for role").
+for i in $(seq "$BILLING_LIMIT"); do
+	open_session "leak$i" billing_app billing-api \
+		"BEGIN;" "SELECT id FROM invoices WHERE NOT paid LIMIT 1;"
+	sleep 0.3		# one leaked request after the other
+done
+wait_for "billing-api" "$(in_state billing-api 'idle in transaction' "= 'Client'") = $BILLING_LIMIT"
+for i in 1 2 3; do
+	if PGAPPNAME=billing-api "$PGBIN/psql" -X -q -h 127.0.0.1 -U billing_app \
+		-c 'SELECT 1' >/dev/null 2>&1; then
+		echo "billing-api was not refused" >&2
+		exit 1
+	fi
+done
+
+# A batch job takes every slot that is left: the server is full, and even
+# the healthy application is refused ("remaining connection slots are
+# reserved ...").  (The session that counts is gone when the batch starts.)
+BATCH=$("${PSQL[@]}" -Atc "SELECT $MAX_CONNECTIONS - $RESERVED - count(*) + 1
+	FROM pg_stat_activity WHERE backend_type = 'client backend'")
+for i in $(seq "$BATCH"); do
+	open_session "batch$i" batch batch-job "SELECT pg_sleep(4);" '\q'
+	sleep 0.3
+done
+wait_for "batch-job" "$(in_state batch-job active "= 'Timeout'") = $BATCH"
+for i in 1 2; do
+	if PGAPPNAME=orders-api "$PGBIN/psql" -X -q -h 127.0.0.1 -U orders_app \
+		-c 'SELECT 1' >/dev/null 2>&1; then
+		echo "orders-api was not refused" >&2
+		exit 1
+	fi
+done
+
+# The batch ends; idle_in_transaction_session_timeout cuts the leaked
+# sessions (their clients will see "server closed the connection
+# unexpectedly" on next use).  By 09:00 the server looks calm.
+wait_for "the leak to be cut" "(SELECT count(*) FROM pg_stat_activity
+	WHERE application_name IN ('billing-api', 'batch-job')) = 0"
+sleep 1
+
+"${PSQL[@]}" -v started="$STARTED" <<'EOF'
+\pset footer off
+\pset null '-'
+\echo
+\echo '== the morning after: pg_stat_activity shows a calm server.'
+SELECT count(*) AS client_sessions_now FROM pg_stat_activity
+WHERE backend_type = 'client backend';
+
+\echo
+\echo '== refused_connections: who was refused during the night, and why.'
+SELECT cause, usename, application_name AS application, count
+FROM connwatch.refused_connections
+WHERE last_at >= :'started'
+ORDER BY count DESC, cause;
+
+\echo
+\echo '== session_endings: how the sessions of the night ended.'
+\echo '   lifetimes: sessions under 100 ms, 1 s, 10 s, 1 min (doc/remember.md).'
+SELECT application_name AS application, reason, count,
+       lifetime_buckets[1:4] AS lifetimes
+FROM connwatch.session_endings
+WHERE application_name IN ('billing-api', 'batch-job') AND last_at >= :'started'
+ORDER BY application, reason;
+
+\echo
+\echo '== peaks: the most sessions at once.'
+SELECT scope, name, current, peak
+FROM connwatch.peaks
+WHERE scope = 'server' OR name IN ('billing_app', 'batch', 'billing-api', 'batch-job')
+ORDER BY scope, name;
+
+\echo
+\echo '== history: client sessions during the incident, one line per sample'
+\echo '   (500 ms): # a session, x a refused attempt.'
+SELECT to_char(sampled_at, 'HH24:MI:SS.MS') AS time,
+       client_backends AS sessions, idle_in_transaction AS leaked, refused,
+       repeat('#', client_backends) || repeat('x', refused::int) AS chart
+FROM connwatch.history(:'started', now())
+ORDER BY sampled_at;
+
+-- The morning-after story, checked against the views themselves.
+SET demo.started = :'started';
+DO $$
+DECLARE
+    started timestamptz := pg_catalog.current_setting('demo.started')::timestamptz;
+BEGIN
+    IF (SELECT sum(count) FROM connwatch.refused_connections
+        WHERE cause = 'role limit' AND usename = 'billing_app' AND last_at >= started)
+           IS DISTINCT FROM 3
+       OR (SELECT sum(count) FROM connwatch.refused_connections
+           WHERE cause = 'reserved slots' AND usename = 'orders_app' AND last_at >= started)
+           IS DISTINCT FROM 2
+       OR (SELECT sum(count) FROM connwatch.session_endings
+           WHERE application_name = 'billing-api'
+             AND reason = 'idle-in-transaction timeout') IS DISTINCT FROM 10
+       OR (SELECT peak FROM connwatch.peaks
+           WHERE scope = 'role' AND name = 'billing_app') < 10
+       OR NOT EXISTS (SELECT 1 FROM connwatch.history(started, now())
+                      WHERE refused > 0) THEN
+        RAISE EXCEPTION 'the ledgers do not tell the story of the incident';
+    END IF;
+END
+$$;
 EOF
 
 step "stopping the workload and the cluster"

@@ -172,7 +172,8 @@ cw_sessions_preload(void)
 {
 	struct sigaction act;
 
-	if (IsUnderPostmaster)
+	/* the postmaster only: not a single-user backend, nor a child */
+	if (IsUnderPostmaster || !IsPostmasterEnvironment)
 		return;
 	if (sigaction(SIGINT, NULL, &cw_prev_postmaster_sigint) != 0 ||
 		(cw_prev_postmaster_sigint.sa_flags & SA_SIGINFO))

@@ -133,5 +133,32 @@ WHERE application_name = 'restart_standby'}),
 	"counted as '$expected_cause' (" . ($message =~ s/\n.*//sr) . ')');
 
 $standby->stop;
+
+# Full ledgers degrade to an overflow key and count everything: with room
+# for 16 keys (32 refusal slots), 100 distinct refused roles and 30
+# distinct applications' sessions.
+$node->append_conf('postgresql.conf', "connwatch.max_ledger_keys = 16\n");
+$node->restart;
+$node->safe_psql('postgres', 'SELECT connwatch.reset_ledgers()');
+attempt($node, "regress_ghost$_", 'restart_overflow') for 1 .. 100;
+attempt($node, 'regress_app', "restart_app$_")->disconnect for 1 .. 30;
+$node->poll_query_until('postgres',
+	q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'restart\_app%'})
+  or die 'the sessions did not end';
+is( $node->safe_psql('postgres', q{
+SELECT sum(count) || '|' || count(*) FILTER (WHERE NOT overflow) || '|'
+       || sum(count) FILTER (WHERE overflow)
+FROM connwatch.refused_connections WHERE cause = 'role does not exist'}),
+	'100|32|68', 'refusals: 32 keys kept, the other 68 attempts counted in the overflow key');
+is( $node->safe_psql('postgres', q{
+SELECT sum(count) FILTER (WHERE application_name LIKE 'restart\_app%' OR overflow)
+       >= 30,
+       bool_or(overflow), count(*) FILTER (WHERE NOT overflow) <= 16
+FROM connwatch.session_endings}),
+	't|t|t', 'endings: at most 16 keys, every session counted, the rest in the overflow key');
+is( $node->safe_psql('postgres', q{
+SELECT count(*) <= 16 + 4 FROM connwatch.peaks}),
+	't', 'peaks: the table stays within its keys (idle entries evicted)');
+
 $node->stop;
 done_testing();
