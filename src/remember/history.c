@@ -28,6 +28,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -291,7 +292,10 @@ cw_history_copy(TimestampTz since, TimestampTz until, int *nsamples,
 
 	cw_remember_require();
 	*sample_size = cw_history->sample_size;
-	result = palloc(mul_size(cw_history->capacity, cw_history->sample_size));
+	/* may exceed 1 GB at the largest settings */
+	result = MemoryContextAllocHuge(CurrentMemoryContext,
+									mul_size(cw_history->capacity,
+											 cw_history->sample_size));
 
 	LWLockAcquire(cw_history->lock, LW_SHARED);
 	first = cw_history->written > (uint64) cw_history->capacity ?

@@ -42,6 +42,9 @@ typedef struct CwLedgerHeader
 	uint32		refusal_key_size;
 	uint32		ending_entry_size;
 	uint32		peak_entry_size;
+	uint32		refusal_causes;	/* the enums' sizes: a reordered enum */
+	uint32		ending_reasons; /* would relabel restored rows */
+	uint32		peak_scopes;
 	TimestampTz ledgers_reset_at;
 	TimestampTz peaks_reset_at;
 	int64		endings_dropped;
@@ -109,6 +112,9 @@ cw_load_ledgers(void)
 		header.refusal_key_size != sizeof(CwRefusalKey) ||
 		header.ending_entry_size != sizeof(CwEndingEntry) ||
 		header.peak_entry_size != sizeof(CwPeakEntry) ||
+		header.refusal_causes != CW_NUM_REFUSAL_CAUSES ||
+		header.ending_reasons != CW_NUM_ENDING_REASONS ||
+		header.peak_scopes != CW_NUM_PEAK_SCOPES ||
 		header.nrefusals < 0 || header.nendings < 0 || header.npeaks < 0)
 	{
 		ereport(LOG,
@@ -187,6 +193,9 @@ cw_save_ledgers(int code, Datum arg)
 	header.refusal_key_size = sizeof(CwRefusalKey);
 	header.ending_entry_size = sizeof(CwEndingEntry);
 	header.peak_entry_size = sizeof(CwPeakEntry);
+	header.refusal_causes = CW_NUM_REFUSAL_CAUSES;
+	header.ending_reasons = CW_NUM_ENDING_REASONS;
+	header.peak_scopes = CW_NUM_PEAK_SCOPES;
 	header.ledgers_reset_at = cw_remember->ledgers_reset_at;
 	header.peaks_reset_at = cw_remember->peaks_reset_at;
 	header.endings_dropped = cw_remember->endings_dropped;

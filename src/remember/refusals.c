@@ -19,17 +19,24 @@
  * and only its atomic counters change.  A process that meets a FILLING slot
  * waits (briefly, bounded) for it to become READY before comparing keys, so
  * that two processes refused for the same reason at once share one key.
- * When every slot is taken, the attempt is counted in its cause's overflow
- * key (names not kept) and in refusals_dropped.
+ * At most connwatch.max_ledger_keys slots are ever claimed (refusal_keys,
+ * an atomic counter, is taken before a claim), and an attempt looks at
+ * CW_MAX_PROBES slots at most: past either, the attempt is counted in its
+ * cause's overflow key (names not kept) and in refusals_dropped.  So an
+ * unauthenticated client inventing role names cannot make a refusal
+ * slower than a few dozen comparisons.  (A process that gives up waiting
+ * for a slot being filled probes on, and may claim a second slot for the
+ * same key: the view then shows it in two rows.)
  *
  * The cause is read from the error's SQLSTATE and its untranslated message
  * (message_id), never from the translated text: a server running with
  * lc_messages = 'de_DE' counts the same.
  *
- * XXX: a reset (cw_reset_refusals, under the LWLock, which the counting
- * side never takes) can race with an attempt being counted at that very
- * instant; that one attempt may be lost or counted under the next key
- * to take its slot.
+ * A reset (cw_reset_refusals, under the LWLock, which the counting side
+ * never takes) frees only READY slots, by compare-and-swap, and leaves a
+ * slot being filled alone.  XXX: an attempt counted at the very instant
+ * its slot is reset may be lost, or counted under the next key to take
+ * the slot.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,6 +52,14 @@
 
 /* How long a reader waits for a slot being filled, in spin delays */
 #define CW_FILLING_SPINS	10000
+
+/*
+ * How many slots an attempt looks at before it gives up and counts in the
+ * overflow key.  The table is at most half full (refusal_keys caps the
+ * claims at max_ledger_keys, the slots are twice that), so a key is nearly
+ * always within a few slots of its hash.
+ */
+#define CW_MAX_PROBES		64
 
 static const char *const cw_refusal_cause_labels[CW_NUM_REFUSAL_CAUSES] = {
 	"too many clients",
@@ -213,7 +228,7 @@ cw_count_refusal(CwRefusalCause cause, const Port *port)
 	hash = hash_bytes((const unsigned char *) &key, sizeof(CwRefusalKey));
 	mask = cw_remember->refusal_slots - 1;
 
-	for (probe = 0; probe < cw_remember->refusal_slots; probe++)
+	for (probe = 0; probe < Min(cw_remember->refusal_slots, CW_MAX_PROBES); probe++)
 	{
 		CwRefusalEntry *entry = &cw_remember->refusals[(hash + probe) & mask];
 		uint32		state = pg_atomic_read_u32(&entry->state);
@@ -223,6 +238,13 @@ cw_count_refusal(CwRefusalCause cause, const Port *port)
 		{
 			uint32		expected = CW_ENTRY_FREE;
 
+			/* a new key: only while the ledger has room for one */
+			if (pg_atomic_fetch_add_u32(&cw_remember->refusal_keys, 1) >=
+				cw_remember->refusal_max_keys)
+			{
+				pg_atomic_fetch_sub_u32(&cw_remember->refusal_keys, 1);
+				break;
+			}
 			if (pg_atomic_compare_exchange_u32(&entry->state, &expected,
 											   CW_ENTRY_FILLING))
 			{
@@ -235,6 +257,7 @@ cw_count_refusal(CwRefusalCause cause, const Port *port)
 				cw_bump(entry, now);
 				return;
 			}
+			pg_atomic_fetch_sub_u32(&cw_remember->refusal_keys, 1);
 			state = expected;
 		}
 
@@ -257,7 +280,7 @@ cw_count_refusal(CwRefusalCause cause, const Port *port)
 		}
 	}
 
-	/* the ledger is full */
+	/* the ledger is full, or the key is too far from its hash */
 	pg_atomic_fetch_add_u64(&cw_remember->refusals_dropped, 1);
 	cw_bump(&cw_remember->refusals[cw_remember->refusal_slots + cause], now);
 }
@@ -289,8 +312,10 @@ cw_restore_refusal(const CwRefusalKey *key, uint64 count,
 			if (pg_atomic_read_u32(&slot->state) == CW_ENTRY_FREE)
 				entry = slot;
 		}
-		if (entry == NULL)
+		if (entry == NULL ||
+			pg_atomic_read_u32(&cw_remember->refusal_keys) >= cw_remember->refusal_max_keys)
 			return;				/* a smaller max_ledger_keys than before */
+		pg_atomic_fetch_add_u32(&cw_remember->refusal_keys, 1);
 		entry->key = *key;
 		entry->hash = hash;
 		pg_atomic_write_u32(&entry->state, CW_ENTRY_READY);
@@ -310,14 +335,19 @@ cw_reset_refusals(void)
 	{
 		CwRefusalEntry *entry = &cw_remember->refusals[i];
 
+		uint32		expected = CW_ENTRY_READY;
+
+		if (i < cw_remember->refusal_slots)
+		{
+			/* a slot being filled is its filler's: leave it */
+			if (!pg_atomic_compare_exchange_u32(&entry->state, &expected,
+												CW_ENTRY_FREE))
+				continue;
+			pg_atomic_fetch_sub_u32(&cw_remember->refusal_keys, 1);
+		}
 		pg_atomic_write_u64(&entry->count, 0);
 		pg_atomic_write_u64(&entry->first_at, 0);
 		pg_atomic_write_u64(&entry->last_at, 0);
-		if (i < cw_remember->refusal_slots)
-		{
-			pg_write_barrier();
-			pg_atomic_write_u32(&entry->state, CW_ENTRY_FREE);
-		}
 	}
 	pg_atomic_write_u64(&cw_remember->refusals_dropped, 0);
 }

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "replication/walsender.h"
 #include "storage/ipc.h"
@@ -97,7 +98,17 @@ static int	cw_last_fatal = 0;
 
 static struct sigaction cw_prev_postmaster_sigint;
 
+/*
+ * Where the postmaster's SIGINT handler sets the fast-shutdown flag: set
+ * once the ledgers exist, cleared before their memory goes away (a crash
+ * restart re-creates it while signals are being delivered, from 16 on).
+ */
+static pg_atomic_uint32 *volatile cw_fast_shutdown_flag = NULL;
+static shmem_startup_hook_type cw_prev_shmem_startup_hook = NULL;
+
 static void cw_watch_fast_shutdown(SIGNAL_ARGS);
+static void cw_sessions_startup(void);
+static void cw_forget_fast_shutdown_flag(int code, Datum arg);
 static void cw_establish_at_commit(XactEvent event, void *arg);
 static void cw_count_session_start(void);
 static void cw_session_exit(int code, Datum arg);
@@ -148,9 +159,10 @@ static void
 cw_watch_fast_shutdown(SIGNAL_ARGS)
 {
 	int			save_errno = errno;
+	pg_atomic_uint32 *flag = cw_fast_shutdown_flag;
 
-	if (cw_remember != NULL && getpid() == PostmasterPid)
-		pg_atomic_write_u32(&cw_remember->fast_shutdown, 1);
+	if (flag != NULL && getpid() == PostmasterPid)
+		pg_atomic_write_u32(flag, 1);
 	errno = save_errno;
 
 	if (cw_prev_postmaster_sigint.sa_handler != SIG_DFL &&
@@ -175,12 +187,33 @@ cw_sessions_preload(void)
 	/* the postmaster only: not a single-user backend, nor a child */
 	if (IsUnderPostmaster || !IsPostmasterEnvironment)
 		return;
+	cw_prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = cw_sessions_startup;
 	if (sigaction(SIGINT, NULL, &cw_prev_postmaster_sigint) != 0 ||
 		(cw_prev_postmaster_sigint.sa_flags & SA_SIGINFO))
 		return;
 	act = cw_prev_postmaster_sigint;
 	act.sa_handler = cw_watch_fast_shutdown;
 	(void) sigaction(SIGINT, &act, NULL);
+}
+
+/* The postmaster has (re-)created the ledgers: arm the SIGINT watch */
+static void
+cw_sessions_startup(void)
+{
+	if (cw_prev_shmem_startup_hook)
+		cw_prev_shmem_startup_hook();
+	if (IsUnderPostmaster || cw_remember == NULL)
+		return;
+	cw_fast_shutdown_flag = &cw_remember->fast_shutdown;
+	on_shmem_exit(cw_forget_fast_shutdown_flag, (Datum) 0);
+}
+
+/* on_shmem_exit, before the memory is unmapped: disarm the watch */
+static void
+cw_forget_fast_shutdown_flag(int code, Datum arg)
+{
+	cw_fast_shutdown_flag = NULL;
 }
 
 /*
@@ -229,8 +262,9 @@ cw_establish_at_commit(XactEvent event, void *arg)
 	/* walsenders have slots of their own and are not client sessions */
 	if (am_walsender || cw_remember == NULL)
 		return;
-	cw_count_session_start();
+	/* first the callback, so that nothing counted can stay counted */
 	before_shmem_exit(cw_session_exit, (Datum) 0);
+	cw_count_session_start();
 }
 
 /*
@@ -347,7 +381,10 @@ cw_mark_termination(int pid, TimestampTz backend_start, const char *policy)
 	mark->pid = pid;
 	mark->backend_start = backend_start;
 	mark->has_policy = (policy != NULL);
-	strlcpy(mark->policy, policy ? policy : "", NAMEDATALEN);
+	memset(mark->policy, 0, NAMEDATALEN);
+	if (policy != NULL)
+		memcpy(mark->policy, policy,
+			   pg_mbcliplen(policy, strlen(policy), NAMEDATALEN - 1));
 	LWLockRelease(cw_remember->lock);
 }
 

@@ -116,6 +116,8 @@ cw_remember_startup(void)
 		cw_remember->ledgers_reset_at = now;
 		cw_remember->peaks_reset_at = now;
 		cw_remember->refusal_slots = cw_refusal_slots();
+		cw_remember->refusal_max_keys = (uint32) cw_max_ledger_keys;
+		pg_atomic_init_u32(&cw_remember->refusal_keys, 0);
 		for (i = 0; i < cw_remember->refusal_slots + CW_NUM_REFUSAL_CAUSES; i++)
 		{
 			CwRefusalEntry *entry = &cw_remember->refusals[i];

@@ -174,7 +174,9 @@ typedef struct CwRememberShared
 	CwKillMark	kill_marks[CW_KILL_MARKS];
 
 	/* refusal_slots entries, then one overflow entry per cause */
-	uint32		refusal_slots;	/* a power of two */
+	uint32		refusal_slots;	/* a power of two, twice the keys or more */
+	uint32		refusal_max_keys;	/* connwatch.max_ledger_keys at start */
+	pg_atomic_uint32 refusal_keys;	/* slots claimed; at most refusal_max_keys */
 	CwRefusalEntry refusals[FLEXIBLE_ARRAY_MEMBER];
 } CwRememberShared;
 

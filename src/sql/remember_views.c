@@ -12,6 +12,11 @@
  * pg_read_all_stats) are NULL; names of applications in peaks, which are
  * not tied to a role, only pg_read_all_stats sees.
  *
+ * Names in the refusal ledger are what a client sent before it was
+ * authenticated, cut at NAMEDATALEN bytes: they are checked against the
+ * database encoding here, and bytes that do not belong are shown as '?',
+ * so that no invalid string reaches a client or a table.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -23,6 +28,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -48,6 +54,7 @@ PG_FUNCTION_INFO_V1(cw_reset_ledgers);
 PG_FUNCTION_INFO_V1(cw_reset_peaks_function);
 
 static bool cw_caller_sees_login(const char *usename);
+static char *cw_valid_string(const char *raw);
 static Datum cw_name_value(const char *name);
 static Datum cw_inet_value(uint8 family, const uint8 *addr, bool *isnull);
 static Datum cw_timestamp_value(TimestampTz ts, bool *isnull);
@@ -71,12 +78,31 @@ cw_caller_sees_login(const char *usename)
 	return OidIsValid(roleid) && has_privs_of_role(me, roleid);
 }
 
+/*
+ * A NUL-terminated copy of a name from shared memory, valid in the
+ * database encoding: bytes that are not are replaced by '?'.
+ */
+static char *
+cw_valid_string(const char *raw)
+{
+	char	   *copy = pnstrdup(raw, NAMEDATALEN - 1);
+	int			len = strlen(copy);
+	char	   *p;
+
+	if (pg_verify_mbstr(GetDatabaseEncoding(), copy, len, true))
+		return copy;
+	for (p = copy; *p; p++)
+		if (IS_HIGHBIT_SET(*p) || (unsigned char) *p < 0x20)
+			*p = '?';
+	return copy;
+}
+
 static Datum
 cw_name_value(const char *name)
 {
-	NameData   *data = palloc(sizeof(NameData));
+	NameData   *data = palloc0(sizeof(NameData));
 
-	namestrcpy(data, name);
+	strlcpy(NameStr(*data), cw_valid_string(name), NAMEDATALEN);
 	return NameGetDatum(data);
 }
 
@@ -128,7 +154,6 @@ cw_refused_connections(PG_FUNCTION_ARGS)
 		CwRefusalEntry *entry = &cw_remember->refusals[i];
 		CwRefusalEntry *copy = &copies[ncopies];
 
-		CHECK_FOR_INTERRUPTS();
 		if (pg_atomic_read_u32(&entry->state) != CW_ENTRY_READY ||
 			pg_atomic_read_u64(&entry->count) == 0)
 			continue;
@@ -150,6 +175,7 @@ cw_refused_connections(PG_FUNCTION_ARGS)
 
 		if (key->cause >= CW_NUM_REFUSAL_CAUSES)
 			continue;			/* bounds-checked: shared memory */
+		key->usename[NAMEDATALEN - 1] = '\0';
 		sees = !key->overflow &&
 			cw_caller_sees_login(key->has_usename ? key->usename : NULL);
 
@@ -158,7 +184,7 @@ cw_refused_connections(PG_FUNCTION_ARGS)
 		nulls[1] = !key->has_datname;
 		values[2] = cw_name_value(key->usename);
 		nulls[2] = !key->has_usename;
-		values[3] = CStringGetTextDatum(key->application_name);
+		values[3] = CStringGetTextDatum(cw_valid_string(key->application_name));
 		nulls[3] = !sees || !key->has_application_name;
 		values[4] = cw_inet_value(key->addr_family, key->addr, &nulls[4]);
 		nulls[4] = nulls[4] || !sees;
@@ -192,9 +218,10 @@ cw_session_endings(PG_FUNCTION_ARGS)
 	cw_remember_require();
 	rsinfo = cw_begin_srf(fcinfo, CW_SESSION_ENDINGS_COLS);
 
+	/* room for the most the table can hold, allocated before the lock */
+	nentries = cw_max_ledger_keys + CW_NUM_ENDING_REASONS;
+	copies = palloc(sizeof(CwEndingEntry) * nentries);
 	LWLockAcquire(cw_remember->lock, LW_SHARED);
-	nentries = hash_get_num_entries(cw_ending_table);
-	copies = palloc(sizeof(CwEndingEntry) * Max(nentries, 1));
 	hash_seq_init(&scan, cw_ending_table);
 	while ((entry = hash_seq_search(&scan)) != NULL)
 	{
@@ -214,16 +241,17 @@ cw_session_endings(PG_FUNCTION_ARGS)
 
 		if (e->key.reason >= CW_NUM_ENDING_REASONS)
 			continue;
+		e->key.usename[NAMEDATALEN - 1] = '\0';
 		sees = !e->key.overflow && cw_caller_sees_login(e->key.usename);
 
 		values[0] = cw_name_value(e->key.datname);
 		nulls[0] = e->key.overflow;
 		values[1] = cw_name_value(e->key.usename);
 		nulls[1] = e->key.overflow;
-		values[2] = CStringGetTextDatum(e->key.application_name);
+		values[2] = CStringGetTextDatum(cw_valid_string(e->key.application_name));
 		nulls[2] = !sees;
 		values[3] = CStringGetTextDatum(cw_ending_reason_label(e->key.reason));
-		values[4] = CStringGetTextDatum(e->key.policy);
+		values[4] = CStringGetTextDatum(cw_valid_string(e->key.policy));
 		nulls[4] = (e->key.reason != CW_ENDED_BY_CONNWATCH ||
 					e->key.policy[0] == '\0');
 		values[5] = Int64GetDatum(e->count);
@@ -262,9 +290,9 @@ cw_peaks(PG_FUNCTION_ARGS)
 	rsinfo = cw_begin_srf(fcinfo, CW_PEAKS_COLS);
 	sees_applications = cw_has_read_all_stats(GetUserId());
 
+	nentries = cw_max_ledger_keys + CW_NUM_PEAK_SCOPES;
+	copies = palloc(sizeof(CwPeakEntry) * nentries);
 	LWLockAcquire(cw_remember->lock, LW_SHARED);
-	nentries = hash_get_num_entries(cw_peak_table);
-	copies = palloc(sizeof(CwPeakEntry) * Max(nentries, 1));
 	hash_seq_init(&scan, cw_peak_table);
 	while ((entry = hash_seq_search(&scan)) != NULL)
 	{
@@ -282,7 +310,7 @@ cw_peaks(PG_FUNCTION_ARGS)
 		if (p->key.scope >= CW_NUM_PEAK_SCOPES)
 			continue;
 		values[0] = CStringGetTextDatum(cw_peak_scope_label(p->key.scope));
-		values[1] = CStringGetTextDatum(p->key.name);
+		values[1] = CStringGetTextDatum(cw_valid_string(p->key.name));
 		nulls[1] = p->key.scope == CW_PEAK_SERVER || p->key.overflow ||
 			(p->key.scope == CW_PEAK_APPLICATION && !sees_applications);
 		values[2] = Int32GetDatum(p->current);

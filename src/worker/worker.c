@@ -21,7 +21,9 @@
  * Robustness: SIGTERM is core's die(); an ERROR ends the worker with exit
  * code 1, and the postmaster starts it again after bgw_restart_time (5 s),
  * without touching any other process.  Each round runs in its own
- * transaction and memory context.
+ * transaction, and allocates in its memory.  So does a persistent error:
+ * an invalid policy, or a connwatch.database that does not exist, makes
+ * the worker exit and start again every 5 s, logging the error each time.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,7 +41,6 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
-#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -101,7 +102,6 @@ cw_ms_until(TimestampTz due, TimestampTz now)
 void
 cw_worker_main(Datum main_arg)
 {
-	MemoryContext round_context;
 	TimestampTz next_sample = 0;
 	TimestampTz next_enforce = 0;
 
@@ -112,14 +112,11 @@ cw_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(cw_worker_database, NULL, 0);
 	pgstat_report_appname("pg_connwatch worker");
 
-	round_context = AllocSetContextCreate(TopMemoryContext,
-										  "pg_connwatch worker round",
-										  ALLOCSET_DEFAULT_SIZES);
+	/* each round allocates in its transaction's memory, freed at commit */
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		long		timeout = 60 * 1000;
-		MemoryContext caller_context;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -128,7 +125,6 @@ cw_worker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		caller_context = MemoryContextSwitchTo(round_context);
 		if (cw_sample_interval_ms > 0 && now >= next_sample)
 		{
 			SetCurrentStatementStartTimestamp();
@@ -142,8 +138,6 @@ cw_worker_main(Datum main_arg)
 			cw_enforce_round();
 			next_enforce = TimestampTzPlusMilliseconds(now, cw_enforce_interval_ms);
 		}
-		MemoryContextSwitchTo(caller_context);
-		MemoryContextReset(round_context);
 
 		now = GetCurrentTimestamp();
 		if (cw_sample_interval_ms > 0)
