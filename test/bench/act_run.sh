@@ -4,7 +4,7 @@
 #
 #   bash test/bench/act_run.sh [--connections N] [--victims V] [--repeats R]
 #                              [--duration S] [--rounds K] [--port P]
-#                              [--install] [--keep]
+#                              [--install] [--keep] [--major NN]
 #
 # (1) The every-minute case: SELECT count(*) FROM connwatch.enforce() with
 #     three enabled policies that match nothing, against one plain-SQL scan
@@ -15,13 +15,16 @@
 #     terminate_idle_in_transaction(), (b) SELECT pg_terminate_backend(pid)
 #     FROM pg_stat_activity WHERE ..., (c) a raw kill -TERM loop, each on a
 #     freshly opened identical set of V sessions, R times (default 5).
-# Run as root (or as any user that may run a cluster).  It installs
-# libpq-dev if missing, builds test/bench/hold_sessions and term_timer
-# (nothing else unless --install is given or the extension is not
-# installed), and starts a throwaway cluster with scripts/pgcluster.sh.
+# Run as root (or, on the host's PostgreSQL, as any user that may run a
+# cluster).  It installs libpq-dev if missing, builds test/bench/hold_sessions
+# and term_timer (nothing else unless --install is given or the extension is
+# not installed), and starts a throwaway cluster with scripts/pgcluster.sh.
 # Timings never fail the run; a disturbed healthy session, a missing audit
 # row, a query error or a disagreement between a function and its SQL
-# equivalent does (exit 1).  See test/bench/README.md.
+# equivalent does (exit 1).  --major 13, 17 or 18 runs this very script
+# inside that major's Debian root file system (scripts/pgroot.sh, built on
+# first use), on a copy of the tree, with the extension built and installed
+# there (as root); 15, the default, is the host's.  See test/bench/README.md.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -36,10 +39,12 @@ ROUNDS=5
 PORT=${BENCH_PORT:-55302}
 INSTALL=auto
 KEEP=0
+MAJOR=15
 
 # usage, die, psql_q and the bench_* setup functions
 . "$HERE/lib.sh"
 
+ARGS=("$@")
 while [ $# -gt 0 ]; do
 	bench_common_arg "$@"
 	if [ "$SHIFT" -gt 0 ]; then
@@ -73,6 +78,9 @@ WAITING=$((CONNECTIONS / 40))			# bench_waiting: queued behind bench_locker's lo
 IDLE=$((CONNECTIONS - VICTIMS - BATCH_IDLE - HEALTHY_IIT - ACTIVE - WAITING))
 HEALTHY=$((CONNECTIONS - VICTIMS))
 [ "$IDLE" -ge 0 ] || die "too many victims for $CONNECTIONS connections"
+
+# Another major: this script again, inside its root (does not return).
+bench_major "${ARGS[@]}"
 
 # ---------------------------------------------------------------------------
 # Prerequisites
@@ -289,6 +297,7 @@ SCAN_MS=$(median "${S_ROUNDS[@]}")
 ENFORCE_RATIO=$(median "${R_ROUNDS[@]}")
 res=$(psql_q -c "SELECT count(*) FROM connwatch.terminations")
 [ "$res" = 0 ] || fail "(1) enforce() terminated something: $res audit rows"
+bench_check_install "after (1)"
 
 # ---------------------------------------------------------------------------
 # (2) Terminating the victims
@@ -397,6 +406,8 @@ for ((rep = 1; rep <= REPEATS; rep++)); do
 		trial "$method" "$rep"
 	done
 done
+
+bench_check_install "after (2)"
 
 # The healthy holders must have lost nothing from start to end.
 HOLDERS_DONE=""

@@ -4,17 +4,22 @@
 #
 #   bash test/bench/run.sh [--connections N] [--levels A,B,C] [--duration S]
 #                          [--rounds R] [--port P] [--install] [--keep]
+#                          [--major NN]
 #
-# Run as root (or as any user that may run a cluster).  It installs
-# libpq-dev if missing, builds test/bench/hold_sessions (nothing else is
-# built unless --install is given or the extension is not installed), starts
-# a throwaway cluster with scripts/pgcluster.sh, and for each level (default
-# N/10, N/2, N) opens that many sessions (75 % idle, 20 % idle in
-# transaction, 2.5 % active, 2.5 % waiting on a lock), checks that each view
-# and its SQL equivalent return the same rows, times both with pgbench (R
-# rounds of S seconds per query, default 5 x 2 s), and prints a table.
-# Timings never fail the run; setup failures, query errors and row-count
-# mismatches do (exit 1).  See test/bench/README.md.
+# Run as root (or, on the host's PostgreSQL, as any user that may run a
+# cluster).  It installs libpq-dev if missing, builds
+# test/bench/hold_sessions (nothing else is built unless --install is given
+# or the extension is not installed), starts a throwaway cluster with
+# scripts/pgcluster.sh, and for each level (default N/10, N/2, N) opens that
+# many sessions (75 % idle, 20 % idle in transaction, 2.5 % active, 2.5 %
+# waiting on a lock), checks that each view and its SQL equivalent return
+# the same rows, times both with pgbench (R rounds of S seconds per query,
+# default 5 x 2 s), and prints a table.  Timings never fail the run; setup
+# failures, query errors and row-count mismatches do (exit 1).  --major 13,
+# 17 or 18 runs this very script inside that major's Debian root file system
+# (scripts/pgroot.sh, built on first use), on a copy of the tree, with the
+# extension built and installed there (as root); 15, the default, is the
+# host's.  See test/bench/README.md.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,10 +33,12 @@ ROUNDS=5
 PORT=${BENCH_PORT:-55301}
 INSTALL=auto
 KEEP=0
+MAJOR=15
 
 # usage, die, psql_q and the bench_* setup functions
 . "$HERE/lib.sh"
 
+ARGS=("$@")
 while [ $# -gt 0 ]; do
 	bench_common_arg "$@"
 	if [ "$SHIFT" -gt 0 ]; then
@@ -60,6 +67,9 @@ for n in "${LEVEL_LIST[@]}"; do
 	[[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 40 ] || die "every level must be an integer >= 40 (got '$n')"
 	[ "$n" -gt "$MAX_LEVEL" ] && MAX_LEVEL=$n
 done
+
+# Another major: this script again, inside its root (does not return).
+bench_major "${ARGS[@]}"
 
 # ---------------------------------------------------------------------------
 # Prerequisites
@@ -91,6 +101,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 MAX_CONNECTIONS=$((MAX_LEVEL + 100))
+echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 # autovacuum off: the population of backends must not change between the
 # correctness checks' two reads.  Everything else keeps its default
 # (track_activity_query_size = 1024, max_locks_per_transaction = 64).
@@ -284,6 +295,8 @@ run_level() {
 		printf '   %-22s rows %5s   view %9.3f ms   SQL %9.3f ms   SQL/view %6.2fx\n' \
 			"$name" "${ROWS[$name,$n]}" "$vms" "$sms" "${RATIO[$name,$n]}"
 	done
+
+	bench_check_install "at $n sessions"
 
 	kill "$HOLDER_PID" 2>/dev/null || true
 	wait "$HOLDER_PID" 2>/dev/null || true
