@@ -239,6 +239,11 @@ sub reader_statements
 			$read->('function', "connwatch.$name('$_')", "connwatch.$name('$_')")
 			  for ('0', '1 ms');
 		}
+		elsif ($args eq 'since,until')
+		{
+			$read->('function', "connwatch.$name(range)",
+				"connwatch.$name(now() - interval '1 minute', now())");
+		}
 		else
 		{
 			push @uncallable, "connwatch.$name($args)";
