@@ -8,8 +8,7 @@
  * A session is established when the transaction InitPostgres runs for the
  * login commits: by then every check that can refuse it (reserved slots,
  * CONNECTION LIMITs, the database, CONNECT) has passed, so an attempt that
- * is refused never counts as a session, and a refused one is counted by
- * refusals.c instead.  ClientAuthentication_hook notes the names the client
+ * is refused never counts as a session (refusals.c counts it).  ClientAuthentication_hook notes the names the client
  * logged in with; the pre-commit callback of that first transaction counts
  * the session in the peaks and registers the exit callback.
  *

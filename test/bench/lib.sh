@@ -71,6 +71,7 @@ bench_major() {
 	tar -C "$ROOT" --exclude=./.git --exclude='*.o' --exclude='*.so' \
 		--exclude='*.bc' --exclude=./tmp_check --exclude=./results \
 		--exclude=./test/bench/hold_sessions --exclude=./test/bench/term_timer \
+		--exclude=./test/bench/login_storm \
 		-cf - . | tar -C "$copy" -xf -
 	echo "== PostgreSQL $MAJOR: running $script inside $root (tree copied to ${copy#"$root"})"
 	bash "$ROOT/scripts/pgroot.sh" run "$MAJOR" env \
