@@ -172,6 +172,22 @@ is( $node->safe_psql('postgres',
 wait_gone('end_cw_policy');
 push @expect, 'end_cw_policy|regress_app|terminated by connwatch|regress_end_policy|1';
 
+# A FATAL before the login is complete is a refusal ("other"), not an
+# ending: here a session_preload_libraries that cannot be loaded, which
+# fails inside the login transaction, after the login checks.
+$node->safe_psql('postgres', q{
+CREATE ROLE regress_broken LOGIN;
+ALTER ROLE regress_broken SET session_preload_libraries = 'regress_no_such_library';
+});
+ok(!DBI->connect("dbi:Pg:dbname=postgres;host=$socket;port=$port;application_name=end_fatal",
+		'regress_broken', undef, { RaiseError => 0, PrintError => 0 }),
+	'a login that cannot load its session_preload_libraries fails');
+wait_gone('end_fatal');
+is( $node->safe_psql('postgres', q{
+SELECT string_agg(cause || '|' || count, ',') FROM connwatch.refused_connections
+WHERE usename = 'regress_broken'}),
+	'other|1', '... and is counted as a refusal, cause "other"');
+
 # protocol violation: a message type the server does not know, after login
 {
 	my $sock = IO::Socket::UNIX->new(Peer => "$socket/.s.PGSQL.$port")

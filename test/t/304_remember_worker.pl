@@ -156,6 +156,8 @@ unlike($log, qr/terminating any other active server processes/,
 $node->backup('b');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($node, 'b', has_streaming => 1);
+# replay waits for nobody: a conflicting session is cut at once
+$standby->append_conf('postgresql.conf', "max_standby_streaming_delay = 0\n");
 $standby->start;
 $node->wait_for_catchup($standby);
 ok($standby->poll_query_until('postgres',
@@ -172,6 +174,22 @@ like(slurp_file($standby->logfile),
 	qr/pg_connwatch terminated backend \d+: policy=regress_kill_leaks .*application_name="leak_sb1"/,
 	'... with the LOG line as its trail (the standby cannot write the audit table)');
 eval { $_->disconnect } for @standby_leaks;
+
+# A recovery conflict: a standby session idle in a transaction that read a
+# table the primary then drops.
+$node->safe_psql('postgres',
+	'CREATE TABLE regress_conflict (i int); GRANT SELECT ON regress_conflict TO regress_leak');
+$node->wait_for_catchup($standby);
+my $reader = connect_to($standby, 'regress_leak', 'conflict_reader')
+  or die "could not connect to the standby: $DBI::errstr";
+$reader->do('SELECT count(*) FROM regress_conflict') or die $reader->errstr;
+$node->safe_psql('postgres', 'DROP TABLE regress_conflict');
+$node->wait_for_catchup($standby);
+ok( $standby->poll_query_until('postgres', q{
+SELECT count(*) = 1 FROM connwatch.session_endings
+WHERE application_name = 'conflict_reader' AND reason = 'recovery conflict'}),
+	'a session cut by a recovery conflict ended by "recovery conflict"');
+eval { $reader->disconnect };
 
 $standby->stop;
 $node->stop;
