@@ -116,6 +116,7 @@ static bool cw_take_termination_mark(char *policy);
 static void cw_evict_idle_peak(void);
 static CwPeakEntry *cw_peak_entry(CwPeakScope scope, const char *name,
 								  CwPeakKey *key_used);
+static int	cw_lifetime_bucket(int64 usecs);
 static void cw_count_ending(CwEndingReason reason, const char *policy,
 							int64 lifetime, TimestampTz now);
 
@@ -135,7 +136,7 @@ cw_peak_scope_label(CwPeakScope scope)
 	return cw_peak_scope_labels[scope];
 }
 
-int
+static int
 cw_lifetime_bucket(int64 usecs)
 {
 	int			i;

@@ -21,7 +21,6 @@ extern void cw_mark_termination(int pid, TimestampTz backend_start,
 								const char *policy);
 extern const char *cw_ending_reason_label(CwEndingReason reason);
 extern const char *cw_peak_scope_label(CwPeakScope scope);
-extern int	cw_lifetime_bucket(int64 usecs);
 extern void cw_restore_ending(const CwEndingEntry *saved);
 extern void cw_restore_peak(const CwPeakEntry *saved);
 extern void cw_reset_endings(void);

@@ -42,7 +42,10 @@ static shmem_request_hook_type cw_prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type cw_prev_shmem_startup_hook = NULL;
 
 static uint32 cw_refusal_slots(void);
+static Size cw_ledger_struct_size(void);
 static Size cw_remember_shmem_size(void);
+static HTAB *cw_init_fixed_hash(const char *name, Size keysize,
+								Size entrysize, long nentries);
 static void cw_remember_request(void);
 static void cw_remember_startup(void);
 
@@ -57,14 +60,20 @@ cw_refusal_slots(void)
 	return slots;
 }
 
+/* The struct: counters, kill marks, then the refusal ledger's entries */
+static Size
+cw_ledger_struct_size(void)
+{
+	return add_size(offsetof(CwRememberShared, refusals),
+					mul_size(cw_refusal_slots() + CW_NUM_REFUSAL_CAUSES,
+							 sizeof(CwRefusalEntry)));
+}
+
 static Size
 cw_remember_shmem_size(void)
 {
-	Size		size;
+	Size		size = cw_ledger_struct_size();
 
-	size = add_size(offsetof(CwRememberShared, refusals),
-					mul_size(cw_refusal_slots() + CW_NUM_REFUSAL_CAUSES,
-							 sizeof(CwRefusalEntry)));
 	size = add_size(size,
 					hash_estimate_size(cw_max_ledger_keys + CW_NUM_ENDING_REASONS,
 									   sizeof(CwEndingEntry)));
@@ -90,8 +99,6 @@ static void
 cw_remember_startup(void)
 {
 	bool		found;
-	HASHCTL		info;
-	long		nentries;
 
 	if (cw_prev_shmem_startup_hook)
 		cw_prev_shmem_startup_hook();
@@ -99,10 +106,7 @@ cw_remember_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 
 	cw_remember = ShmemInitStruct("pg_connwatch ledgers",
-								  offsetof(CwRememberShared, refusals) +
-								  sizeof(CwRefusalEntry) *
-								  (cw_refusal_slots() + CW_NUM_REFUSAL_CAUSES),
-								  &found);
+								  cw_ledger_struct_size(), &found);
 	if (!found)
 	{
 		uint32		i;
@@ -138,23 +142,29 @@ cw_remember_startup(void)
 	}
 
 	/* room for every key plus one overflow key per reason or scope */
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(CwEndingKey);
-	info.entrysize = sizeof(CwEndingEntry);
-	nentries = cw_max_ledger_keys + CW_NUM_ENDING_REASONS;
-	cw_ending_table = ShmemInitHash("pg_connwatch session endings",
-									nentries, nentries, &info,
-									HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
-
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(CwPeakKey);
-	info.entrysize = sizeof(CwPeakEntry);
-	nentries = cw_max_ledger_keys + CW_NUM_PEAK_SCOPES;
-	cw_peak_table = ShmemInitHash("pg_connwatch peaks",
-								  nentries, nentries, &info,
-								  HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+	cw_ending_table = cw_init_fixed_hash("pg_connwatch session endings",
+										 sizeof(CwEndingKey),
+										 sizeof(CwEndingEntry),
+										 cw_max_ledger_keys + CW_NUM_ENDING_REASONS);
+	cw_peak_table = cw_init_fixed_hash("pg_connwatch peaks",
+									   sizeof(CwPeakKey), sizeof(CwPeakEntry),
+									   cw_max_ledger_keys + CW_NUM_PEAK_SCOPES);
 
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/* A shared hash table of binary keys, all its entries allocated at start */
+static HTAB *
+cw_init_fixed_hash(const char *name, Size keysize, Size entrysize,
+				   long nentries)
+{
+	HASHCTL		info;
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = keysize;
+	info.entrysize = entrysize;
+	return ShmemInitHash(name, nentries, nentries, &info,
+						 HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 }
 
 /*

@@ -240,12 +240,12 @@ FROM connwatch.session_endings}),
 # Peaks: a burst of sessions, between any two looks, is counted exactly.
 #
 my $BURST = 12;
-my @burst = map { connect_as('regress_burst', 'peak_burst') } 1 .. $BURST;
-is( $node->safe_psql(
-		'postgres', q{
+my $burst_peaks = q{
 SELECT string_agg(scope || '|' || current || '|' || peak, ',' ORDER BY scope)
 FROM connwatch.peaks
-WHERE (scope, name) IN (('role', 'regress_burst'), ('application', 'peak_burst'))}),
+WHERE (scope, name) IN (('role', 'regress_burst'), ('application', 'peak_burst'))};
+my @burst = map { connect_as('regress_burst', 'peak_burst') } 1 .. $BURST;
+is( $node->safe_psql('postgres', $burst_peaks),
 	"application|$BURST|$BURST,role|$BURST|$BURST",
 	"a burst of $BURST sessions: current and peak are exactly $BURST");
 is( $node->safe_psql(
@@ -257,11 +257,7 @@ FROM connwatch.peaks WHERE scope = 'server'}),
 
 $_->disconnect for @burst;
 wait_gone('peak_burst');
-is( $node->safe_psql(
-		'postgres', q{
-SELECT string_agg(scope || '|' || current || '|' || peak, ',' ORDER BY scope)
-FROM connwatch.peaks
-WHERE (scope, name) IN (('role', 'regress_burst'), ('application', 'peak_burst'))}),
+is( $node->safe_psql('postgres', $burst_peaks),
 	"application|0|$BURST,role|0|$BURST",
 	'after they end: current 0, the peak stays');
 
