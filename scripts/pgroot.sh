@@ -15,7 +15,8 @@
 # postgresql-MAJOR, postgresql-server-dev-MAJOR, postgresql-MAJOR-cron,
 # build-essential, libipc-run-perl, libdbd-pg-perl, libkrb5-dev and
 # libssl-dev (libpq-be.h includes gssapi.h and openssl/ssl.h), locales (with de_DE.UTF-8 generated, for the
-# server's translated messages), and sqlsmith where the suite has it.  No cluster is created and no service is started in it.  The
+# server's translated messages), python3-sqlalchemy and python3-psycopg2
+# (the diagnose() scenarios), and sqlsmith where the suite has it.  No cluster is created and no service is started in it.  The
 # archive comes from the host's own apt configuration (sources.list, *.list,
 # deb822 *.sources): the URI that serves the host's release, plus the
 # -updates and -security suites when the host uses them and the archive has
@@ -305,6 +306,7 @@ select_root() {
 packages() {
 	echo "postgresql-$MAJOR postgresql-server-dev-$MAJOR postgresql-$MAJOR-cron"
 	echo "build-essential libipc-run-perl libdbd-pg-perl libkrb5-dev libssl-dev locales"
+	echo "python3-sqlalchemy python3-psycopg2"
 }
 
 recipe() {

@@ -17,6 +17,11 @@ packages=(
 	build-essential          # gcc, make
 	sqlsmith                 # the fuzzing suite (test/t/202_fuzz.pl)
 	debootstrap              # the root file systems of the other majors (scripts/pgroot.sh)
+	python3-sqlalchemy       # diagnose() scenarios driven by real applications (test/t/401)
+	python3-psycopg2
+	prometheus               # promtool: the alert rules' unit tests, metrics() lint
+	prometheus-postgres-exporter   # scraped with the shipped query file (test/t/402)
+	python3-prometheus-client      # a strict OpenMetrics parser for metrics()
 )
 
 missing=()

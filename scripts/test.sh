@@ -14,10 +14,11 @@
 #
 # Last, when the whole matrix runs, scripts/test_packages.sh builds the
 # Debian packages (debian/, pg_buildext) for 15 and 17, installs them and
-# uses them in a fresh cluster.
+# uses them in a fresh cluster; and scripts/test_prometheus.sh checks the
+# Prometheus alerting rules and runs their unit tests.
 #
 # It prints a line per major, "PostgreSQL NN: N passed, N failed", one for
-# the packages, and last the closing line "N passed, N failed" over all of
+# the packages, one for the rules, and last the closing line "N passed, N failed" over all of
 # them; the exit status is
 # non-zero when anything failed or nothing ran.  The roots' mounts are taken
 # down on every way out.
@@ -157,4 +158,13 @@ if [ "$run_packages" = 1 ]; then
 	used_roots+=(17)
 	bash "$root/scripts/test_packages.sh" 2>&1 | tee "$out"
 	count_run "Debian packages" "$out" "${PIPESTATUS[0]}"
+fi
+
+# The Prometheus alerting rules: promtool check rules and their unit tests
+# (no server needed; the query file and metrics() are tested by test/t/402).
+if [ "$run_packages" = 1 ]; then
+	out="$logdir/prometheus.log"
+	echo "=================== Prometheus rules ==================="
+	bash "$root/scripts/test_prometheus.sh" 2>&1 | tee "$out"
+	count_run "Prometheus rules" "$out" "${PIPESTATUS[0]}"
 fi

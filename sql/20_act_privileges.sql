@@ -54,8 +54,10 @@ $$;
 --
 -- Lint 3: no unqualified operator in the body of a LANGUAGE sql or plpgsql
 -- function: an operator is resolved through the caller's search_path, so
--- it must be written OPERATOR(pg_catalog.=).  This is a lexical check, not
--- a parser:
+-- it must be written OPERATOR(pg_catalog.=).  A function that pins its own
+-- search_path to exactly pg_catalog, pg_temp (SET search_path, as
+-- diagnose() does) is exempt: pg_temp is never searched for operators, so
+-- only pg_catalog's can be found.  This is a lexical check, not a parser:
 --  * comments, quoted identifiers and string literals are removed first,
 --    except that a literal that is itself a statement (EXECUTE 'SELECT ...')
 --    is checked like code;
@@ -170,6 +172,7 @@ LANGUAGE sql AS $$
                  '([-+*/<>=~!@#%^&|`?]+|\m(?:LIKE|ILIKE|SIMILAR|BETWEEN|NULLIF|IN\s*\(|DISTINCT\s+FROM|CASE\s+(?!WHEN\M)))',
                  'gi') AS m
         WHERE p.pronamespace = nsp AND l.lanname IN ('sql', 'plpgsql')
+          AND 'search_path=pg_catalog, pg_temp' <> ALL (COALESCE(p.proconfig, '{}'))
     ) AS s(f, op)
     ORDER BY f::text COLLATE "C", op COLLATE "C";
 $$;
@@ -238,6 +241,12 @@ BEGIN
     RETURN n OPERATOR(pg_catalog.+) pg_catalog.length($q$ not = code $q$);
 END
 $$;
+
+-- pinned to pg_catalog, pg_temp: exempt; pinned with public: not
+CREATE FUNCTION regress_act_lint.pinned_sql(a int) RETURNS boolean
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS 'SELECT a = 1';
+CREATE FUNCTION regress_act_lint.pinned_public_sql(a int) RETURNS boolean
+LANGUAGE sql SET search_path = pg_catalog, public, pg_temp AS 'SELECT a <= 1';
 
 SELECT * FROM pg_temp.unpinned_security_definers('regress_act_lint');
 SELECT * FROM pg_temp.action_functions('regress_act_lint');

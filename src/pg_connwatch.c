@@ -10,6 +10,10 @@
  * act layer (protections, kill budget) are SUSET, so that a cleanup role
  * cannot switch them off for its own session.
  *
+ * The thresholds of connwatch.diagnose() are read by that SQL function
+ * with current_setting(); they are defined here so that they have types,
+ * units and bounds.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -42,11 +46,20 @@ int			cw_cancel_grace_period_ms = 5 * 1000;
 int			cw_audit_retention_min = 30 * 24 * 60;
 int			cw_debug_signal_barrier = 0;
 
+/* connwatch.diagnose()'s thresholds: only SQL reads them */
+static int	cw_diagnose_window_s = 15 * 60;
+static int	cw_diagnose_idle_in_transaction_ms = 60 * 1000;
+static int	cw_diagnose_horizon_age_s = 30 * 60;
+static int	cw_diagnose_xmin_age = 50 * 1000 * 1000;
+static double cw_diagnose_churn_rate = 10.0;
+static int	cw_diagnose_network_idle_timeout_s = 0;
+
 static const CwNameList cw_no_names = {0};
 const CwNameList *cw_protected_role_names = &cw_no_names;
 const CwNameList *cw_protected_application_names = &cw_no_names;
 
 void		_PG_init(void);
+static void cw_define_diagnose_settings(void);
 static bool cw_check_name_list(char **newval, void **extra, GucSource source);
 static void cw_assign_protected_roles(const char *newval, void *extra);
 static void cw_assign_protected_applications(const char *newval, void *extra);
@@ -107,6 +120,70 @@ static void
 cw_assign_protected_applications(const char *newval, void *extra)
 {
 	cw_protected_application_names = extra ? extra : &cw_no_names;
+}
+
+static void
+cw_define_diagnose_settings(void)
+{
+	DefineCustomIntVariable("connwatch.diagnose_window",
+							"How far back connwatch.diagnose() looks in the ledgers and the history.",
+							"Refusals and endings older than this are not findings; an application's connections must have been flat this long to count as an exhausted pool.",
+							&cw_diagnose_window_s,
+							15 * 60,
+							1, 7 * 24 * 60 * 60,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connwatch.diagnose_idle_in_transaction",
+							"Time idle in a transaction after which connwatch.diagnose() calls a session leaked.",
+							NULL,
+							&cw_diagnose_idle_in_transaction_ms,
+							60 * 1000,
+							1, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connwatch.diagnose_horizon_age",
+							"Time after which connwatch.diagnose() reports what holds the xmin horizon back.",
+							NULL,
+							&cw_diagnose_horizon_age_s,
+							30 * 60,
+							1, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connwatch.diagnose_xmin_age",
+							"Transaction IDs behind which connwatch.diagnose() reports what holds the xmin horizon back, however recent.",
+							NULL,
+							&cw_diagnose_xmin_age,
+							50 * 1000 * 1000,
+							1, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("connwatch.diagnose_churn_rate",
+							 "Sessions per second, each shorter than a second, from which connwatch.diagnose() reports an application's churn.",
+							 NULL,
+							 &cw_diagnose_churn_rate,
+							 10.0,
+							 0.01, 1000000.0,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connwatch.diagnose_network_idle_timeout",
+							"Idle timeout of a firewall or load balancer between the applications and the server.",
+							"connwatch.diagnose() reports pooled connections idle longer than this. 0 turns the check off.",
+							&cw_diagnose_network_idle_timeout_s,
+							0,
+							0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 }
 
 void
@@ -201,6 +278,8 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
+
+	cw_define_diagnose_settings();
 
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -14,7 +14,9 @@
  *   server, and an error raised here would recurse into error reporting.
  *   So it acts on FATALs of client connections only (MyProcPort set), and
  *   does nothing but the lock-free count of refusals.c or, in an
- *   established session, note the SQLSTATE for the exit callback.  No
+ *   established session, note the SQLSTATE for the exit callback; and on
+ *   the WARNINGs of BEGIN inside a transaction or COMMIT outside one, which
+ *   it only notes, for the exit callback too.  No
  *   allocation, no lock, no error; it always chains to the previous hook.
  * - ClientAuthentication_hook runs in a backend that has its PGPROC, at the
  *   end of authentication, with its outcome.  STATUS_EOF is a client that
@@ -52,6 +54,11 @@ cw_emit_log(ErrorData *edata)
 											  edata->message_id),
 							 MyProcPort);
 	}
+	else if (edata->elevel == WARNING && MyProcPort != NULL &&
+			 cw_remember != NULL && cw_session_is_established() &&
+			 (edata->sqlerrcode == ERRCODE_ACTIVE_SQL_TRANSACTION ||
+			  edata->sqlerrcode == ERRCODE_NO_ACTIVE_SQL_TRANSACTION))
+		cw_session_note_transaction_warning();
 
 	if (cw_prev_emit_log_hook)
 		cw_prev_emit_log_hook(edata);

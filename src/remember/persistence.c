@@ -33,7 +33,7 @@
 
 #define CW_LEDGER_FILE		"pg_stat/pg_connwatch.ledgers"
 #define CW_LEDGER_MAGIC		0x43574c47	/* "CWLG" */
-#define CW_LEDGER_FORMAT	1
+#define CW_LEDGER_FORMAT	2
 
 typedef struct CwLedgerHeader
 {

@@ -94,6 +94,7 @@ static char cw_login_usename[NAMEDATALEN];
 static char cw_login_application[NAMEDATALEN];
 static CwPeakKey cw_counted_keys[CW_NUM_PEAK_SCOPES];
 static int	cw_last_fatal = 0;
+static bool cw_transaction_warning = false;
 
 static struct sigaction cw_prev_postmaster_sigint;
 
@@ -118,7 +119,8 @@ static CwPeakEntry *cw_peak_entry(CwPeakScope scope, const char *name,
 								  CwPeakKey *key_used);
 static int	cw_lifetime_bucket(int64 usecs);
 static void cw_count_ending(CwEndingReason reason, const char *policy,
-							int64 lifetime, TimestampTz now);
+							int64 lifetime, bool in_transaction,
+							TimestampTz now);
 
 const char *
 cw_ending_reason_label(CwEndingReason reason)
@@ -249,6 +251,18 @@ void
 cw_session_note_fatal(int sqlerrcode)
 {
 	cw_last_fatal = sqlerrcode;
+}
+
+/*
+ * emit_log_hook, for WARNING 25001 or 25P01 in an established session: the
+ * session was sent BEGIN inside a transaction or COMMIT/ROLLBACK outside
+ * one.  Drivers keep track of their own transactions and never do that;
+ * two processes sending on one connection (a pool shared across fork()) do.
+ */
+void
+cw_session_note_transaction_warning(void)
+{
+	cw_transaction_warning = true;
 }
 
 /* The first commit after authentication ends the login: count the session */
@@ -437,7 +451,7 @@ cw_reason_of_fatal(int sqlerrcode)
 /* Count one ending; caller holds the lock exclusively */
 static void
 cw_count_ending(CwEndingReason reason, const char *policy, int64 lifetime,
-				TimestampTz now)
+				bool in_transaction, TimestampTz now)
 {
 	CwEndingKey key;
 	CwEndingEntry *entry;
@@ -476,6 +490,10 @@ cw_count_ending(CwEndingReason reason, const char *policy, int64 lifetime,
 	entry->count++;
 	entry->total_usecs += lifetime;
 	entry->buckets[cw_lifetime_bucket(lifetime)]++;
+	if (in_transaction)
+		entry->in_transaction++;
+	if (cw_transaction_warning)
+		entry->transaction_warnings++;
 	entry->last_at = now;
 }
 
@@ -491,6 +509,13 @@ cw_session_exit(int code, Datum arg)
 	CwEndingReason reason;
 	char		policy[NAMEDATALEN];
 	int			scope;
+
+	/*
+	 * Core's ShutdownPostgres, registered before this callback and so run
+	 * after it, has not aborted the transaction yet: a client that vanished
+	 * in the middle of one is still seen in it.
+	 */
+	bool		in_transaction = IsTransactionOrTransactionBlock();
 
 	policy[0] = '\0';
 	if (cw_last_fatal != 0)
@@ -521,7 +546,7 @@ cw_session_exit(int code, Datum arg)
 		else if (pg_atomic_read_u32(&cw_remember->fast_shutdown) != 0)
 			reason = CW_ENDED_SERVER_SHUTDOWN;
 	}
-	cw_count_ending(reason, policy, lifetime, now);
+	cw_count_ending(reason, policy, lifetime, in_transaction, now);
 
 	if (cw_counted)
 	{

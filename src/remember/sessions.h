@@ -17,6 +17,7 @@ extern void cw_sessions_preload(void);
 extern void cw_session_authenticated(const Port *port);
 extern bool cw_session_is_established(void);
 extern void cw_session_note_fatal(int sqlerrcode);
+extern void cw_session_note_transaction_warning(void);
 extern void cw_mark_termination(int pid, TimestampTz backend_start,
 								const char *policy);
 extern const char *cw_ending_reason_label(CwEndingReason reason);

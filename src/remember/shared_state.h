@@ -117,6 +117,9 @@ typedef struct CwEndingEntry
 	int64		count;
 	int64		total_usecs;
 	int64		buckets[CW_LIFETIME_BUCKETS];
+	int64		in_transaction; /* of count: ended with a transaction open */
+	int64		transaction_warnings;	/* of count: sent BEGIN inside a
+										 * transaction or COMMIT outside one */
 	TimestampTz first_at;
 	TimestampTz last_at;
 } CwEndingEntry;

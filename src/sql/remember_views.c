@@ -2,9 +2,11 @@
  *
  * remember_views.c
  *		SQL-callable functions of the remember layer: refused_connections,
- *		session_endings, peaks, reset_ledgers() and reset_peaks().
+ *		session_endings, peaks, reset_ledgers(), reset_peaks(), and
+ *		preloaded(), which tells whether the others can work.
  *
- * Each raises 55000 without the library preloaded (cw_remember_require).
+ * Each but preloaded() raises 55000 without the library preloaded
+ * (cw_remember_require).
  * They read the ledgers under the ledger lock, shared, and copy what they
  * return before building any row.  Visibility follows pg_stat_activity:
  * rows are counted for everybody, but the application name and client
@@ -44,7 +46,7 @@
 #include "sql/srf.h"
 
 #define CW_REFUSED_CONNECTIONS_COLS	9
-#define CW_SESSION_ENDINGS_COLS		11
+#define CW_SESSION_ENDINGS_COLS		13
 #define CW_PEAKS_COLS				5
 
 PG_FUNCTION_INFO_V1(cw_refused_connections);
@@ -52,6 +54,7 @@ PG_FUNCTION_INFO_V1(cw_session_endings);
 PG_FUNCTION_INFO_V1(cw_peaks);
 PG_FUNCTION_INFO_V1(cw_reset_ledgers);
 PG_FUNCTION_INFO_V1(cw_reset_peaks_function);
+PG_FUNCTION_INFO_V1(cw_preloaded);
 
 static bool cw_caller_sees_login(const char *usename);
 static char *cw_valid_string(const char *raw);
@@ -266,7 +269,9 @@ cw_session_endings(PG_FUNCTION_ARGS)
 													INT8OID, sizeof(int64),
 													FLOAT8PASSBYVAL,
 													TYPALIGN_DOUBLE));
-		values[10] = BoolGetDatum(e->key.overflow);
+		values[10] = Int64GetDatum(e->in_transaction);
+		values[11] = Int64GetDatum(e->transaction_warnings);
+		values[12] = BoolGetDatum(e->key.overflow);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -344,4 +349,15 @@ cw_reset_peaks_function(PG_FUNCTION_ARGS)
 	cw_reset_peaks();
 	LWLockRelease(cw_remember->lock);
 	PG_RETURN_VOID();
+}
+
+/*
+ * connwatch.preloaded(): whether the server loaded pg_connwatch at start,
+ * so that the ledgers exist.  diagnose() and metrics() ask before they
+ * read them.
+ */
+Datum
+cw_preloaded(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(cw_remember != NULL);
 }

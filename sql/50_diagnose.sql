@@ -1,0 +1,61 @@
+--
+-- connwatch.diagnose() without the library preloaded: the checks that need
+-- the ledgers are skipped, and say so; the others judge live state.  With
+-- the library preloaded, and against real applications: test/t/401 and 403.
+--
+SELECT connwatch.preloaded();
+
+-- A quiet server: one info row, naming what was skipped
+SELECT severity, code, subject, needs_preload, evidence
+FROM connwatch.diagnose();
+
+-- The thresholds, with their defaults and bounds
+SELECT name, setting, unit, min_val, max_val, context
+FROM pg_settings WHERE name LIKE 'connwatch.diagnose%' ORDER BY name;
+SET connwatch.diagnose_window = 0;
+SET connwatch.diagnose_idle_in_transaction = '-1s';
+SET connwatch.diagnose_churn_rate = 0;
+SET connwatch.diagnose_xmin_age = 'many';
+
+-- A transaction of this session that holds the horizon back longer than
+-- diagnose_horizon_age, and a prepared transaction left behind
+SET connwatch.diagnose_horizon_age = '1s';
+BEGIN;
+SELECT pg_current_xact_id() IS NOT NULL AS has_xid;
+SELECT pg_sleep(1.2);
+SELECT severity, code,
+       regexp_replace(subject, '\d+', 'N') AS subject,
+       evidence->>'holder_type' AS holder_type,
+       (evidence->>'xmin_age')::int >= 0 AS has_age,
+       client_symptom LIKE '%not accepting commands to avoid wraparound%' AS symptom,
+       advice LIKE '%connwatch.terminate_backend(%' AS advice
+FROM connwatch.diagnose() WHERE code = 'CW120';
+COMMIT;
+
+BEGIN;
+CREATE TABLE regress_cw_diag (id int);
+INSERT INTO regress_cw_diag VALUES (1);
+PREPARE TRANSACTION 'regress_cw_diag_gid';
+SELECT pg_sleep(1.2);
+SELECT severity, code, subject, needs_preload,
+       finding LIKE 'Prepared transaction "regress_cw_diag_gid" (role "%", database "%"), prepared at %' AS finding,
+       advice LIKE '%ROLLBACK PREPARED ''regress_cw_diag_gid''%' AS advice
+FROM connwatch.diagnose() WHERE code LIKE 'CW12%';
+ROLLBACK PREPARED 'regress_cw_diag_gid';
+RESET connwatch.diagnose_horizon_age;
+
+-- Again quiet; the order is severity, then code
+SELECT code FROM connwatch.diagnose();
+
+-- Who may run it: pg_monitor, not PUBLIC
+CREATE ROLE regress_cw_diag_nobody;
+CREATE ROLE regress_cw_diag_monitor IN ROLE pg_monitor;
+SET ROLE regress_cw_diag_nobody;
+SELECT * FROM connwatch.diagnose();
+SELECT connwatch.preloaded();
+RESET ROLE;
+SET ROLE regress_cw_diag_monitor;
+SELECT code FROM connwatch.diagnose();
+RESET ROLE;
+DROP ROLE regress_cw_diag_nobody;
+DROP ROLE regress_cw_diag_monitor;
