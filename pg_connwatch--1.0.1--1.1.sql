@@ -217,7 +217,8 @@ DECLARE
     -- preloaded() also loads the library, which defines the settings below
     preloaded CONSTANT boolean := connwatch.preloaded();
     win CONSTANT interval := current_setting('connwatch.diagnose_window')::interval;
-    iit_after CONSTANT interval := current_setting('connwatch.diagnose_idle_in_transaction')::interval;
+    iit_setting CONSTANT text := current_setting('connwatch.diagnose_idle_in_transaction');
+    iit_after CONSTANT interval := iit_setting::interval;
     horizon_after CONSTANT interval := current_setting('connwatch.diagnose_horizon_age')::interval;
     xmin_after CONSTANT integer := current_setting('connwatch.diagnose_xmin_age')::integer;
     churn_rate CONSTANT float8 := current_setting('connwatch.diagnose_churn_rate')::float8;
@@ -362,7 +363,7 @@ BEGIN
                   l.n, CASE WHEN l.n = 1 THEN '' ELSE 's' END,
                   l.application_name, l.usename, l.datname,
                   CASE WHEN l.n = 1 THEN 'has sat' ELSE 'have sat' END,
-                  date_trunc('second', l.longest), iit_after,
+                  date_trunc('second', l.longest), iit_setting,
                   CASE WHEN l.blocked > 0
                        THEN format(', and %s other session%s for their locks', l.blocked,
                                    CASE WHEN l.blocked = 1 THEN ' waits' ELSE 's wait' END)
@@ -378,7 +379,7 @@ BEGIN
            || E'\nsqlalchemy.exc.PendingRollbackError: This Session''s transaction has been rolled back due to a previous exception during flush.'
            || E'\n(once a timeout ends the leaked sessions) psycopg2.OperationalError: terminating connection due to idle-in-transaction timeout' AS client_symptom,
            format('In the application: end every Session and connection ("with Session(engine) as session:", "with engine.begin() as conn:", or scoped_session.remove() in Flask''s teardown_appcontext) and commit or roll back before slow work. On the server: ALTER ROLE %I SET idle_in_transaction_session_timeout = ''%s'' ends such sessions; SELECT * FROM connwatch.terminate_idle_in_transaction(''%s'', application_name => %L) ends these now, and a connwatch.policies row does it every minute.',
-                  l.usename, iit_after, iit_after, l.application_name) AS advice,
+                  l.usename, iit_setting, iit_setting, l.application_name) AS advice,
            false AS needs_preload
     FROM (SELECT i.application_name, i.usename, i.datname,
                  CASE WHEN i.application_name <> '' THEN format('application "%s"', i.application_name)
@@ -598,22 +599,25 @@ BEGIN
            END,
            false
     FROM (SELECT h.*,
+                 rank() OVER (PARTITION BY h.holder_type = 'backend'
+                              ORDER BY h.xmin_age DESC) AS rank,
                  row_number() OVER (PARTITION BY h.holder_type = 'backend'
-                                    ORDER BY h.xmin_age DESC, h.since) AS rank
+                                    ORDER BY h.xmin_age DESC, h.since) AS n
           FROM connwatch.xmin_horizon AS h
           WHERE h.xmin_age >= xmin_after
              OR (h.since <= t0 - horizon_after
                  AND h.holder_type IN ('backend', 'prepared_transaction'))) AS x
-    -- the three sessions that hold it furthest back; the others follow them
-    WHERE x.holder_type <> 'backend' OR x.rank <= 3
+    -- of the sessions, those that hold it furthest back (at most three): the
+    -- others, lock waiters among them, are held back with it
+    WHERE x.holder_type <> 'backend' OR (x.rank = 1 AND x.n <= 3)
 
     UNION ALL
     -- CW130: an idle-in-transaction session at the head of a lock chain
     SELECT 'critical', 'CW130', format('pid %s', i.pid),
-           format('Session pid %s of application "%s" (role "%s", database "%s") has been idle in a transaction for %s holding locks that %s session%s wait for directly, %s in all behind it; its last statement: %s',
+           format('Session pid %s of application "%s" (role "%s", database "%s") has been idle in a transaction for %s holding locks that %s session%s for directly, %s in all behind it; its last statement: %s',
                   i.pid, i.application_name, i.usename, i.datname,
                   date_trunc('second', i.idle_for), cardinality(i.blocking),
-                  CASE WHEN cardinality(i.blocking) = 1 THEN '' ELSE 's' END,
+                  CASE WHEN cardinality(i.blocking) = 1 THEN ' waits' ELSE 's wait' END,
                   chain.stuck, left(COALESCE(i.query, '(hidden)'), 200)),
            jsonb_build_object('pid', i.pid, 'backend_start', i.backend_start,
                               'application', i.application_name, 'role', i.usename,

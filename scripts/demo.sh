@@ -22,10 +22,11 @@
 #
 # then prints what the views show, cleans the leak up (dry run, policy,
 # enforce(), audit), replays an incident (the leak exhausts billing_app's
-# limit, a batch job fills the server, a timeout cuts the leak) and explains
+# limit, a batch job fills the server, a timeout cuts the leak), explains
 # it "the morning after" from refused_connections, session_endings, peaks
-# and a text chart of the history, and tears everything down (also on
-# failure or Ctrl-C).  Environment: CONNWATCH_DEMO_PORT picks the port (default: the
+# and a text chart of the history, ends with connwatch.diagnose() on its
+# own workload (every finding about a misbehaving application, none about
+# the healthy pool), and tears everything down (also on failure or Ctrl-C).  Environment: CONNWATCH_DEMO_PORT picks the port (default: the
 # first free one from 55401).
 set -euo pipefail
 
@@ -456,9 +457,10 @@ for i in 1 2 3; do
 	fi
 done
 
-# A batch job takes every slot that is left: the server is full, and even
-# the healthy application is refused ("remaining connection slots are
-# reserved ...").  (The session that counts is gone when the batch starts.)
+# A batch job fans out over more connections than the server has left: it
+# takes every ordinary slot, and its further workers are refused
+# ("remaining connection slots are reserved ...").  (The session that
+# counts is gone when the batch starts.)
 BATCH=$("${PSQL[@]}" -Atc "SELECT $MAX_CONNECTIONS - $RESERVED - count(*) + 1
 	FROM pg_stat_activity WHERE backend_type = 'client backend'")
 for i in $(seq "$BATCH"); do
@@ -467,9 +469,9 @@ for i in $(seq "$BATCH"); do
 done
 wait_for "batch-job" "$(in_state batch-job active "= 'Timeout'") = $BATCH"
 for i in 1 2; do
-	if PGAPPNAME=orders-api "$PGBIN/psql" -X -q -h 127.0.0.1 -U orders_app \
+	if PGAPPNAME=batch-job "$PGBIN/psql" -X -q -h 127.0.0.1 -U batch \
 		-c 'SELECT 1' >/dev/null 2>&1; then
-		echo "orders-api was not refused" >&2
+		echo "batch-job was not refused" >&2
 		exit 1
 	fi
 done
@@ -531,7 +533,7 @@ BEGIN
         WHERE cause = 'role limit' AND usename = 'billing_app' AND last_at >= started)
            IS DISTINCT FROM 3
        OR (SELECT sum(count) FROM connwatch.refused_connections
-           WHERE cause = 'reserved slots' AND usename = 'orders_app' AND last_at >= started)
+           WHERE cause = 'reserved slots' AND usename = 'batch' AND last_at >= started)
            IS DISTINCT FROM 2
        OR (SELECT sum(count) FROM connwatch.session_endings
            WHERE application_name = 'billing-api'
@@ -541,6 +543,38 @@ BEGIN
        OR NOT EXISTS (SELECT 1 FROM connwatch.history(started, now())
                       WHERE refused > 0) THEN
         RAISE EXCEPTION 'the ledgers do not tell the story of the incident';
+    END IF;
+END
+$$;
+
+\echo
+\echo '== diagnose(): the findings, most severe first. Each says what happened,'
+\echo '   with the evidence, what the application saw, and the fix'
+\echo '   (doc/diagnose.md). Thresholds for a demo that lasts seconds, not hours:'
+SET connwatch.diagnose_idle_in_transaction = '5s';
+SET connwatch.diagnose_horizon_age = '10s';
+\x on
+SELECT severity, code, subject, finding, client_symptom, advice
+FROM connwatch.diagnose();
+\x off
+
+-- Every finding is about one of the misbehaving applications; the healthy
+-- pool (orders-api) and its workers appear in none.
+DO $$
+DECLARE
+    f record;
+    seen text[] := '{}';
+BEGIN
+    FOR f IN SELECT * FROM connwatch.diagnose() LOOP
+        IF f.evidence->>'application' IS NULL
+           OR f.evidence->>'application' NOT IN ('billing-api', 'batch-job', 'admin_console', 'nightly_report')
+           OR f.client_symptom = '' OR f.advice = '' THEN
+            RAISE EXCEPTION 'diagnose() reported % about %', f.code, f.subject;
+        END IF;
+        seen := seen || f.code;
+    END LOOP;
+    IF NOT seen @> ARRAY['CW101', 'CW111', 'CW112', 'CW120', 'CW130', 'CW150'] THEN
+        RAISE EXCEPTION 'diagnose() missed part of the story: %', seen;
     END IF;
 END
 $$;
