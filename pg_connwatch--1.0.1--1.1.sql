@@ -371,10 +371,10 @@ BEGIN
                   left(COALESCE(l.last_query, '(hidden)'), 200)) AS finding,
            jsonb_build_object('application', l.application_name, 'role', l.usename,
                               'database', l.datname, 'sessions', l.n,
-                              'longest_idle_s', round(extract(epoch FROM l.longest), 1),
+                              'longest_idle_s', round(extract(epoch FROM l.longest)::numeric, 1),
                               'pids', l.pids, 'sessions_waiting_on_them', l.blocked,
                               'last_query', l.last_query,
-                              'threshold_s', extract(epoch FROM iit_after)) AS evidence,
+                              'threshold_s', round(extract(epoch FROM iit_after)::numeric, 1)) AS evidence,
            pool_text
            || E'\nsqlalchemy.exc.PendingRollbackError: This Session''s transaction has been rolled back due to a previous exception during flush.'
            || E'\n(once a timeout ends the leaked sessions) psycopg2.OperationalError: terminating connection due to idle-in-transaction timeout' AS client_symptom,
@@ -404,7 +404,7 @@ BEGIN
            jsonb_build_object('application', a.application_name, 'role', a.usename,
                               'database', a.datname, 'connections', p.level,
                               'peak', pk.peak, 'samples', p.samples,
-                              'window_s', extract(epoch FROM win),
+                              'window_s', round(extract(epoch FROM win)::numeric, 1),
                               'waiting', a.waiting,
                               'idle_in_transaction', a.idle_in_transaction,
                               'server_headroom', srv.headroom),
@@ -622,7 +622,7 @@ BEGIN
            jsonb_build_object('pid', i.pid, 'backend_start', i.backend_start,
                               'application', i.application_name, 'role', i.usename,
                               'database', i.datname,
-                              'idle_s', round(extract(epoch FROM i.idle_for), 1),
+                              'idle_s', round(extract(epoch FROM i.idle_for)::numeric, 1),
                               'waiting', cardinality(i.blocking), 'waiting_pids', i.blocking,
                               'stuck_behind', chain.stuck, 'last_query', i.query),
            'The sessions behind it hang until a timeout:'
@@ -669,7 +669,7 @@ BEGIN
                  sum(e.lifetime_buckets[1] + e.lifetime_buckets[2]) AS short,
                  min(e.first_at) AS first_at, max(e.last_at) AS last_at,
                  sum(e.lifetime_buckets[1] + e.lifetime_buckets[2])
-                     / GREATEST(extract(epoch FROM max(e.last_at) - min(e.first_at)), 1) AS rate
+                     / GREATEST(extract(epoch FROM max(e.last_at) - min(e.first_at))::numeric, 1) AS rate
           FROM endings AS e
           WHERE NOT e.overflow
           GROUP BY e.application_name, e.usename, e.datname) AS c
@@ -779,14 +779,14 @@ BEGIN
                   date_trunc('second', s.longest), net_idle),
            jsonb_build_object('application', s.application_name, 'role', s.usename,
                               'database', s.datname, 'connections', s.n,
-                              'longest_idle_s', round(extract(epoch FROM s.longest), 1),
-                              'network_idle_timeout_s', extract(epoch FROM net_idle)),
+                              'longest_idle_s', round(extract(epoch FROM s.longest)::numeric, 1),
+                              'network_idle_timeout_s', round(extract(epoch FROM net_idle)::numeric, 1)),
            'On the next use of such a connection, after a wait:'
            || E'\npsycopg2.OperationalError: could not receive data from server: Connection timed out'
            || E'\npsycopg2.OperationalError: SSL SYSCALL error: EOF detected'
            || E'\n' || closed_text,
            format('In the application: pool_recycle below %s seconds and pool_pre_ping=True; or keepalives in the connection string (keepalives_idle below the timeout). On the server: tcp_keepalives_idle below the timeout (it is %s).',
-                  extract(epoch FROM net_idle), current_setting('tcp_keepalives_idle')),
+                  round(extract(epoch FROM net_idle)::numeric), current_setting('tcp_keepalives_idle')),
            false
     FROM (SELECT a.application_name, a.usename, a.datname,
                  count(*) AS n, max(a.state_age) AS longest

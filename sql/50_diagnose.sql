@@ -12,10 +12,13 @@ FROM connwatch.diagnose();
 -- The thresholds, with their defaults and bounds
 SELECT name, setting, unit, min_val, max_val, context
 FROM pg_settings WHERE name LIKE 'connwatch.diagnose%' ORDER BY name;
+-- (the SQLSTATE only: how the range is written changed in 17)
+\set VERBOSITY sqlstate
 SET connwatch.diagnose_window = 0;
 SET connwatch.diagnose_idle_in_transaction = '-1s';
 SET connwatch.diagnose_churn_rate = 0;
 SET connwatch.diagnose_xmin_age = 'many';
+\set VERBOSITY default
 
 -- A transaction of this session that holds the horizon back longer than
 -- diagnose_horizon_age, and a prepared transaction left behind

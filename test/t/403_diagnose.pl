@@ -392,7 +392,7 @@ sleep 5;
 # Without the library preloaded: the live checks still work, one info row
 # says what was skipped
 #
-$node->adjust_conf('postgresql.conf', 'shared_preload_libraries', "''");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = ''");
 $node->restart;
 {
 	my @f = diagnose();
