@@ -34,6 +34,8 @@ OBJS = \
 EXTENSION = pg_connwatch
 # every install and upgrade script, and the control file of version 1.0
 DATA = $(wildcard pg_connwatch--*.sql) pg_connwatch--1.0.control
+# the Prometheus query file and alerting rules (doc/metrics.md), as docs
+DOCS = prometheus/pg_connwatch_queries.yaml prometheus/pg_connwatch_alerts.yml
 PGFILEDESC = "pg_connwatch - connection and session watchdog"
 
 # One file per topic; the lists follow the files on disk.
