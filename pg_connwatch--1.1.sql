@@ -907,6 +907,7 @@ DECLARE
     pool_text CONSTANT text :=
         'sqlalchemy.exc.TimeoutError: QueuePool limit of size <pool_size> overflow <max_overflow> reached, connection timed out, timeout <pool_timeout>'
         || E'\nJDBC (HikariCP): java.sql.SQLTransientConnectionException: <pool> - Connection is not available, request timed out after <n>ms.';
+    -- libpq 14 and later; libpq 13 starts the message at FATAL
     libpq_prefix CONSTANT text :=
         'psycopg2.OperationalError: connection to server at "<host>", port <port> failed: ';
 BEGIN
@@ -966,7 +967,8 @@ BEGIN
          'Every connection slot was taken. Find who holds them (connwatch.connection_summary, CW101, CW103); put a pooler in front of many processes; give each application role a CONNECTION LIMIT so that one cannot take every slot.'),
         ('reserved slots', 'CW111', 'critical',
          libpq_prefix || 'FATAL:  remaining connection slots are reserved for non-replication superuser connections'
-         || E'\n(16 and later) ' || libpq_prefix || 'FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute',
+         || E'\n(16 and later) ' || libpq_prefix || 'FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute'
+         || E'\n(17 and later, with reserved_connections) ' || libpq_prefix || 'FATAL:  remaining connection slots are reserved for roles with privileges of the "pg_use_reserved_connections" role',
          'Every ordinary slot was taken. Find who holds them (connwatch.connection_summary, CW101, CW103); size the pools so that their sum, times the worker processes, stays below max_connections - superuser_reserved_connections.'),
         ('role limit', 'CW112', 'critical',
          libpq_prefix || 'FATAL:  too many connections for role "<role>"'
@@ -1045,7 +1047,7 @@ BEGIN
                               'threshold_s', round(extract(epoch FROM iit_after)::numeric, 1)) AS evidence,
            pool_text
            || E'\nsqlalchemy.exc.PendingRollbackError: This Session''s transaction has been rolled back due to a previous exception during flush.'
-           || E'\n(once a timeout ends the leaked sessions) psycopg2.OperationalError: terminating connection due to idle-in-transaction timeout' AS client_symptom,
+           || E'\n(once idle_in_transaction_session_timeout ends them, on the next use) sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) server closed the connection unexpectedly' AS client_symptom,
            format('In the application: end every Session and connection ("with Session(engine) as session:", "with engine.begin() as conn:", or scoped_session.remove() in Flask''s teardown_appcontext) and commit or roll back before slow work. On the server: ALTER ROLE %I SET idle_in_transaction_session_timeout = ''%s'' ends such sessions; SELECT * FROM connwatch.terminate_idle_in_transaction(''%s'', application_name => %L) ends these now, and a connwatch.policies row does it every minute.',
                   l.usename, iit_setting, iit_setting, l.application_name) AS advice,
            false AS needs_preload
@@ -1358,9 +1360,8 @@ BEGIN
                               'database', e.datname, 'reason', e.reason, 'policy', e.policy,
                               'sessions', e.count, 'in_transaction', e.in_transaction,
                               'first_at', e.first_at, 'last_at', e.last_at),
-           'psycopg2.OperationalError: ' || t.fatal
-           || E'\nsqlalchemy.exc.OperationalError: (psycopg2.OperationalError) ' || t.fatal
-           || E'\n' || closed_text,
+           closed_text
+           || E'\n(psql, which reads the server''s last message, shows the reason first) ' || t.fatal,
            CASE e.reason
            WHEN 'idle-session timeout' THEN
                'In the application: create_engine(..., pool_pre_ping=True) tests a connection before handing it out, and pool_recycle below idle_session_timeout (in seconds) replaces connections before the server ends them. On the server: idle_session_timeout for this role longer than the pool keeps connections idle, or not set.'
@@ -1403,7 +1404,7 @@ BEGIN
            CASE b.code
            WHEN 'CW160' THEN
                'Nonsense errors in different processes at once:'
-               || E'\nsqlalchemy.exc.NoSuchColumnError: Could not locate column in row for column ''<column>'''
+               || E'\nAttributeError: Could not locate column in row for column ''<column>'' (SQLAlchemy 1.4 and 2.0, row.<column>; 1.3 and ORM rows: sqlalchemy.exc.NoSuchColumnError: Could not locate column in row for column ''<column>'')'
                || E'\nsqlalchemy.exc.ResourceClosedError: This result object does not return rows. It has been closed automatically.'
                || E'\npsycopg2.DatabaseError: error with status PGRES_TUPLES_OK and no message from the libpq'
                || E'\npsycopg2.OperationalError: lost synchronization with server: got message type "<c>", length <n>'
