@@ -693,7 +693,8 @@ BEGIN
                               'sessions', e.count, 'in_transaction', e.in_transaction,
                               'first_at', e.first_at, 'last_at', e.last_at),
            closed_text
-           || E'\n(psql, which reads the server''s last message, shows the reason first) ' || t.fatal,
+           || E'\n(psql, which reads the server''s last message, shows the reason first) ' || t.fatal
+           || E'\n(psycopg2 2.8 with libpq 13) ' || substr(t.fatal, 9),
            CASE e.reason
            WHEN 'idle-session timeout' THEN
                'In the application: create_engine(..., pool_pre_ping=True) tests a connection before handing it out, and pool_recycle below idle_session_timeout (in seconds) replaces connections before the server ends them. On the server: idle_session_timeout for this role longer than the pool keeps connections idle, or not set.'
