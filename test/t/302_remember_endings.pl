@@ -14,7 +14,9 @@ use strict;
 use warnings;
 
 use DBI;
-use IO::Socket::UNIX;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ConnwatchTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -193,24 +195,7 @@ push @expect, 'end_fatal|regress_broken|fatal error|-|1' if $major < 15;
 
 # protocol violation: a message type the server does not know, after login
 {
-	my $sock = IO::Socket::UNIX->new(Peer => "$socket/.s.PGSQL.$port")
-	  or die "socket: $!";
-	my $params = "user\0postgres\0database\0postgres\0application_name\0end_protocol\0\0";
-	print $sock pack('NN', 8 + length($params), 196608) . $params;
-	# read up to ReadyForQuery
-	for (;;)
-	{
-		my $header;
-		read($sock, $header, 5) == 5 or die "no ReadyForQuery";
-		my ($type, $len) = unpack('aN', $header);
-		my $body;
-		read($sock, $body, $len - 4) if $len > 4;
-		last if $type eq 'Z';
-	}
-	print $sock 'Y' . pack('N', 4);
-	my $reply = '';
-	read($sock, $reply, 1);
-	close $sock;
+	my $reply = protocol_violation($node, 'postgres', 'end_protocol');
 	is($reply, 'E', 'the server answers an unknown message type with an error');
 	wait_gone('end_protocol');
 	push @expect, 'end_protocol|postgres|protocol violation|-|1';

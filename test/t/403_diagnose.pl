@@ -16,7 +16,6 @@ use DBI;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ConnwatchTest;
-use IO::Socket::UNIX;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -304,22 +303,8 @@ reset_remembered();
 	$dbh->do('COMMIT');   # WARNING:  there is no transaction in progress
 	$dbh->disconnect;
 
-	my $sock = IO::Socket::UNIX->new(Peer => "$socket/.s.PGSQL.$port")
-	  or die "socket: $!";
-	my $params = "user\0regress_app\0database\0postgres\0application_name\0forked-app\0\0";
-	print $sock pack('NN', 8 + length($params), 196608) . $params;
-	for (;;)
-	{
-		my $header;
-		read($sock, $header, 5) == 5 or die 'no ReadyForQuery';
-		my ($type, $len) = unpack('aN', $header);
-		my $body;
-		read($sock, $body, $len - 4) if $len > 4;
-		last if $type eq 'Z';
-	}
-	print $sock 'Y' . pack('N', 4);
-	1 while <$sock>;
-	close $sock;
+	is(protocol_violation($node, 'regress_app', 'forked-app'), 'E',
+		'shared connection: the server answers a message it does not know with an error');
 	wait_gone('forked-app');
 
 	my @f = diagnose();

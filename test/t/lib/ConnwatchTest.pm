@@ -1,6 +1,6 @@
-# ConnwatchTest - helpers shared by the act-layer TAP tests, around
-# PostgreSQL::Test::BackgroundPsql.  Not a test itself (prove runs
-# test/t/*.pl only).  Load it with
+# ConnwatchTest - helpers shared by the TAP tests: sessions around
+# PostgreSQL::Test::BackgroundPsql, and a hand-made protocol violation.
+# Not a test itself (prove runs test/t/*.pl only).  Load it with
 #
 #   use FindBin;
 #   use lib "$FindBin::Bin/lib";
@@ -12,7 +12,8 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(session send_sql wait_sql run_sql close_session);
+use IO::Socket::UNIX;
+our @EXPORT = qw(session send_sql wait_sql run_sql close_session protocol_violation);
 
 my $seq = 0;
 
@@ -103,6 +104,34 @@ sub close_session
 		1;
 	} or eval { $run->kill_kill };
 	return;
+}
+
+# Log in over the Unix socket by hand as $user with application_name $app,
+# then send a message type the server does not know: the session ends in a
+# protocol violation (08P01), as when two processes write to one connection.
+# Returns the type of the server's answer ('E' for its error).
+sub protocol_violation
+{
+	my ($node, $user, $app) = @_;
+	my $sock = IO::Socket::UNIX->new(Peer => $node->host . '/.s.PGSQL.' . $node->port)
+	  or die "socket: $!";
+	my $params = "user\0$user\0database\0postgres\0application_name\0$app\0\0";
+	print $sock pack('NN', 8 + length($params), 196608) . $params;
+	# read up to ReadyForQuery
+	for (;;)
+	{
+		my $header;
+		read($sock, $header, 5) == 5 or die "no ReadyForQuery";
+		my ($type, $len) = unpack('aN', $header);
+		my $body;
+		read($sock, $body, $len - 4) if $len > 4;
+		last if $type eq 'Z';
+	}
+	print $sock 'Y' . pack('N', 4);
+	my $reply = '';
+	read($sock, $reply, 1);
+	close $sock;
+	return $reply;
 }
 
 1;
