@@ -941,22 +941,91 @@ BEGIN
         WHERE s.application_name <> ''
         GROUP BY s.application_name
     ),
+    -- what holds the xmin horizon back for long (the view's columns, unsorted)
+    held AS MATERIALIZED (
+        SELECT h.holder_type, COALESCE(p.gid, h.holder) AS holder, h.pid,
+               h.datname, h.usename, h.application_name, h.state, h.xmin,
+               h.xmin_age, COALESCE(p.prepared, h.since) AS since
+        FROM connwatch.xmin_horizon() AS h
+        LEFT JOIN pg_prepared_xacts AS p
+          ON h.holder_type = 'prepared_transaction' AND p.transaction = h.xmin
+        WHERE h.xmin_age >= xmin_after
+           OR (COALESCE(p.prepared, h.since) <= t0 - horizon_after
+               AND h.holder_type IN ('backend', 'prepared_transaction'))
+    ),
     -- the remember layer: empty, and never called, without the library preloaded
-    refusals AS MATERIALIZED (
-        SELECT * FROM connwatch.refused_connections() AS r
+    refusals AS (
+        SELECT r.*,
+               -- who asked, as a key that joins by hashing
+               COALESCE(r.application_name, '') AS app_key,
+               COALESCE(r.usename::text, '') AS role_key
+        FROM connwatch.refused_connections() AS r
         WHERE preloaded AND r.last_at >= t0 - win
     ),
     endings AS MATERIALIZED (
         SELECT * FROM connwatch.session_endings() AS e
         WHERE preloaded AND e.last_at >= t0 - win
     ),
-    app_peaks AS MATERIALIZED (
-        SELECT * FROM connwatch.peaks() AS p
-        WHERE preloaded AND p.scope = 'application'
-    ),
-    samples AS MATERIALIZED (
-        SELECT * FROM connwatch.history(t0 - win, 'infinity') AS h
+    -- CW102's candidates, cheap to find: applications at their peak now,
+    -- some of whose sessions wait or idle in a transaction, while no limit
+    -- they use is full, on a server whose history reaches back to the
+    -- start of the window.  Only these have their history read; no more
+    -- than the history names in a sample.
+    plateau_candidates AS MATERIALIZED (
+        SELECT a.*, pk.peak
+        FROM apps AS a
+        JOIN connwatch.peaks() AS pk
+          ON pk.scope = 'application' AND pk.name = a.application_name
         WHERE preloaded
+          AND pk.current = pk.peak AND a.total = pk.peak AND a.total >= 2
+          AND a.waiting + a.idle_in_transaction > 0
+          AND EXISTS (SELECT 1 FROM limits AS l WHERE l.scope = 'server' AND l.status = 'ok')
+          AND NOT EXISTS (SELECT 1 FROM limits AS l
+                          WHERE l.headroom = 0
+                            AND ((l.scope = 'role' AND l.name = a.usename)
+                              OR (l.scope = 'database' AND l.name = a.datname)))
+          AND EXISTS (SELECT 1 FROM connwatch.history(t0 - win, t0 - win + 2 * sample_every))
+        ORDER BY a.total DESC
+        LIMIT named_apps
+    ),
+    -- each candidate's connections in every sample of the window (NULL where
+    -- it was not among the named applications), in one pass over the history
+    plateaus AS (
+        SELECT c.application_name,
+               min(h.application_connections[x.i]) AS level,
+               max(h.application_connections[x.i]) AS hi,
+               count(x.i) AS samples, count(*) AS taken
+        FROM connwatch.history(t0 - win, 'infinity') AS h
+        CROSS JOIN plateau_candidates AS c
+        CROSS JOIN LATERAL (SELECT array_position(h.applications[1:named_apps],
+                                                  c.application_name) AS i) AS x
+        WHERE EXISTS (SELECT 1 FROM plateau_candidates)
+        GROUP BY c.application_name
+    ),
+    -- refusals by cause and by who asked
+    refusal_groups AS MATERIALIZED (
+        SELECT c.cause, c.app_key, c.role_key,
+               min(c.application_name) AS application_name,
+               min(c.usename) AS usename, min(c.datname) AS datname,
+               sum(c.count::float8)::bigint AS n,
+               min(c.first_at) AS first_at, max(c.last_at) AS last_at,
+               array_agg(c.client_addr) FILTER (WHERE c.client_addr IS NOT NULL) AS addrs
+        FROM refusals AS c
+        GROUP BY c.cause, c.app_key, c.role_key
+        -- psql hangs up once at the password prompt before it asks: a few are normal
+        HAVING c.cause <> 'authentication abandoned' OR sum(c.count::float8) >= 10
+    ),
+    -- the five largest groups of each cause (a bounded sort per cause, not
+    -- a sort of every group)
+    refusal_top AS (
+        SELECT t.*
+        FROM (SELECT DISTINCT g.cause FROM refusal_groups AS g) AS k
+        CROSS JOIN LATERAL (
+            SELECT g.* FROM refusal_groups AS g
+            WHERE g.cause = k.cause
+            ORDER BY g.n DESC, g.app_key COLLATE "C", g.role_key COLLATE "C"
+            LIMIT 5
+        ) AS t
     ),
     -- what a refused client sees, and what to do, by cause
     refusal_text (cause, code, severity, symptom, fix) AS (
@@ -1050,10 +1119,13 @@ BEGIN
            || E'\n(once idle_in_transaction_session_timeout ends them, on the next use) sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) server closed the connection unexpectedly' AS client_symptom,
            format('In the application: end every Session and connection ("with Session(engine) as session:", "with engine.begin() as conn:", or scoped_session.remove() in Flask''s teardown_appcontext) and commit or roll back before slow work. On the server: ALTER ROLE %I SET idle_in_transaction_session_timeout = ''%s'' ends such sessions; SELECT * FROM connwatch.terminate_idle_in_transaction(''%s'', application_name => %L) ends these now, and a connwatch.policies row does it every minute.',
                   l.usename, iit_setting, iit_setting, l.application_name) AS advice,
-           false AS needs_preload
-    FROM (SELECT i.application_name, i.usename, i.datname,
-                 CASE WHEN i.application_name <> '' THEN format('application "%s"', i.application_name)
-                      ELSE format('role "%s"', i.usename) END AS subject,
+           false AS needs_preload,
+           l.n::float8 AS weight
+    FROM (SELECT min(CASE WHEN i.application_name <> '' THEN format('application "%s"', i.application_name)
+                          ELSE format('role "%s"', i.usename) END) AS subject,
+                 (array_agg(i.application_name ORDER BY i.idle_for DESC))[1] AS application_name,
+                 (array_agg(i.usename ORDER BY i.idle_for DESC))[1] AS usename,
+                 (array_agg(i.datname ORDER BY i.idle_for DESC))[1] AS datname,
                  count(*)::integer AS n,
                  max(i.idle_for) AS longest,
                  (array_agg(i.query ORDER BY i.idle_for DESC))[1] AS last_query,
@@ -1061,7 +1133,8 @@ BEGIN
                  sum(cardinality(i.blocking))::integer AS blocked
           FROM iit AS i
           WHERE i.idle_for >= iit_after
-          GROUP BY i.application_name, i.usename, i.datname) AS l
+          GROUP BY i.application_name,
+                   CASE WHEN i.application_name = '' THEN i.usename END) AS l
 
     UNION ALL
     -- CW102: an application's connections flat at their peak for the whole
@@ -1073,7 +1146,7 @@ BEGIN
                   srv.headroom),
            jsonb_build_object('application', a.application_name, 'role', a.usename,
                               'database', a.datname, 'connections', p.level,
-                              'peak', pk.peak, 'samples', p.samples,
+                              'peak', a.peak, 'samples', p.samples,
                               'window_s', round(extract(epoch FROM win)::numeric, 1),
                               'waiting', a.waiting,
                               'idle_in_transaction', a.idle_in_transaction,
@@ -1081,27 +1154,13 @@ BEGIN
            pool_text,
            format('In the application: find what holds the pool''s connections (SELECT * FROM connwatch.sessions WHERE application_name = %L): leaked Sessions (CW101) or lock waits (CW130); raise pool_size or max_overflow only if the role and the server have room for pool_size + max_overflow times the worker processes. On the server nothing is full; idle_in_transaction_session_timeout and lock_timeout free connections that are stuck.',
                   a.application_name),
-           true
-    FROM (SELECT x.app, min(x.conns) AS level, max(x.conns) AS hi, count(*) AS samples
-          FROM samples AS h,
-               unnest(h.applications, h.application_connections)
-                   WITH ORDINALITY AS x(app, conns, ord)
-          WHERE x.ord <= named_apps
-          GROUP BY x.app) AS p
-    JOIN apps AS a ON a.application_name = p.app
-    JOIN app_peaks AS pk ON pk.name = p.app
-    CROSS JOIN (SELECT count(*) AS n, min(h.sampled_at) AS first_at FROM samples AS h) AS span
-    CROSS JOIN (SELECT l.headroom, l.status FROM limits AS l WHERE l.scope = 'server') AS srv
-    WHERE p.level = p.hi AND p.level >= 2
-      AND p.samples = span.n AND span.n >= 2
-      AND span.first_at <= t0 - win + 2 * sample_every
-      AND pk.current = pk.peak AND pk.peak = p.level AND a.total = p.level
-      AND a.waiting + a.idle_in_transaction > 0
-      AND srv.status = 'ok'
-      AND NOT EXISTS (SELECT 1 FROM limits AS l
-                      WHERE l.headroom = 0
-                        AND ((l.scope = 'role' AND l.name = a.usename)
-                          OR (l.scope = 'database' AND l.name = a.datname)))
+           true,
+           a.total::float8
+    FROM plateau_candidates AS a
+    JOIN plateaus AS p ON p.application_name = a.application_name
+    CROSS JOIN (SELECT l.headroom FROM limits AS l WHERE l.scope = 'server') AS srv
+    WHERE p.level = p.hi AND p.level = a.total
+      AND p.samples = p.taken AND p.taken >= 2
 
     UNION ALL
     -- CW103 to CW106: a connection limit near or at full
@@ -1156,7 +1215,8 @@ BEGIN
            ELSE
                'Find who holds the slots (SELECT * FROM connwatch.connection_summary): leaked sessions (CW101) and pools larger than needed; put a pooler (PgBouncer) in front of many application processes; give each application role a CONNECTION LIMIT so that one cannot take every slot; raise max_connections only with the memory for it.'
            END,
-           false
+           false,
+           lim.pct_used::float8
     FROM limits AS lim
     LEFT JOIN LATERAL (
         SELECT string_agg(format('%s (%s)', t.application_name, t.n), ', '
@@ -1196,22 +1256,16 @@ BEGIN
                               'client_addrs', COALESCE(r.addr_list, '[]')),
            r.symptom || CASE WHEN r.code IN ('CW110', 'CW111', 'CW112', 'CW113')
                              THEN E'\n(pools that cannot grow) ' || pool_text ELSE '' END,
-           r.fix, true
-    FROM (SELECT c.cause, c.application_name, c.usename,
-                 (array_agg(c.datname ORDER BY c.count DESC))[1] AS datname,
-                 sum(c.count) AS n, min(c.first_at) AS first_at, max(c.last_at) AS last_at,
-                 string_agg(DISTINCT host(c.client_addr), ', ') AS addrs,
-                 jsonb_agg(DISTINCT host(c.client_addr))
-                     FILTER (WHERE c.client_addr IS NOT NULL) AS addr_list,
-                 m.code, m.severity, m.symptom, m.fix,
-                 row_number() OVER (PARTITION BY c.cause
-                                    ORDER BY sum(c.count) DESC, c.application_name, c.usename) AS rank
-          FROM refusals AS c
-          JOIN refusal_text AS m ON m.cause = c.cause
-          GROUP BY c.cause, c.application_name, c.usename, m.code, m.severity, m.symptom, m.fix
-          -- psql hangs up once at the password prompt before it asks: a few are normal
-          HAVING c.cause <> 'authentication abandoned' OR sum(c.count) >= 10) AS r
-    WHERE r.rank <= 5
+           r.fix, true, r.n::float8
+    FROM (SELECT g.cause, g.application_name, g.usename, g.n, g.first_at, g.last_at,
+                 g.datname, d.addrs, d.addr_list, m.code, m.severity, m.symptom, m.fix
+          FROM refusal_top AS g
+          JOIN refusal_text AS m ON m.cause = g.cause
+          CROSS JOIN LATERAL (
+              SELECT string_agg(DISTINCT host(a.addr), ', ') AS addrs,
+                     jsonb_agg(DISTINCT host(a.addr)) AS addr_list
+              FROM unnest(g.addrs) AS a(addr)
+          ) AS d) AS r
 
     UNION ALL
     -- CW120 to CW123: the xmin horizon held back for long, by what
@@ -1267,19 +1321,18 @@ BEGIN
                format('If nothing will consume it again, SELECT pg_drop_replication_slot(%L); otherwise bring its consumer back; max_slot_wal_keep_size bounds what a slot may keep.',
                       x.holder)
            END,
-           false
+           false,
+           x.xmin_age::float8
     FROM (SELECT h.*,
-                 rank() OVER (PARTITION BY h.holder_type = 'backend'
-                              ORDER BY h.xmin_age DESC) AS rank,
                  row_number() OVER (PARTITION BY h.holder_type = 'backend'
-                                    ORDER BY h.xmin_age DESC, h.since) AS n
-          FROM connwatch.xmin_horizon AS h
-          WHERE h.xmin_age >= xmin_after
-             OR (h.since <= t0 - horizon_after
-                 AND h.holder_type IN ('backend', 'prepared_transaction'))) AS x
-    -- of the sessions, those that hold it furthest back (at most three): the
-    -- others, lock waiters among them, are held back with it
-    WHERE x.holder_type <> 'backend' OR (x.rank = 1 AND x.n <= 3)
+                                    ORDER BY h.since) AS n
+          FROM held AS h
+          -- of the sessions, those that hold it furthest back (at most
+          -- three): the others, lock waiters among them, are held back with it
+          WHERE h.holder_type <> 'backend'
+             OR h.xmin_age = (SELECT max(b.xmin_age) FROM held AS b
+                              WHERE b.holder_type = 'backend')) AS x
+    WHERE x.holder_type <> 'backend' OR x.n <= 3
 
     UNION ALL
     -- CW130: an idle-in-transaction session at the head of a lock chain
@@ -1301,7 +1354,8 @@ BEGIN
            || E'\n(their pools then run dry) ' || pool_text,
            format('End the transaction that holds the locks: SELECT connwatch.terminate_backend(%s, %L) ends it now. In the application, commit before slow work (HTTP calls, user think time) and close every Session; on the server idle_in_transaction_session_timeout and lock_timeout bound the damage.',
                   i.pid, i.backend_start),
-           false
+           false,
+           chain.stuck::float8
     FROM iit AS i
     -- everything stuck behind the head: waiters, their waiters, and so on
     CROSS JOIN LATERAL (
@@ -1333,16 +1387,19 @@ BEGIN
            || E'\n' || libpq_prefix || 'FATAL:  sorry, too many clients already'
            || E'\n' || libpq_prefix || 'could not fork new process for connection: Resource temporarily unavailable',
            'Keep connections: create one engine per process at start-up and reuse it (SQLAlchemy''s default QueuePool; not NullPool, not create_engine() or engine.dispose() per request); with many short-lived processes put PgBouncer in front.',
-           true
-    FROM (SELECT e.application_name, e.usename, e.datname,
-                 sum(e.count) AS n,
-                 sum(e.lifetime_buckets[1] + e.lifetime_buckets[2]) AS short,
+           true,
+           c.rate
+    FROM (SELECT min(e.application_name) AS application_name,
+                 min(e.usename) AS usename, min(e.datname) AS datname,
+                 sum(e.count::float8)::bigint AS n,
+                 sum((e.lifetime_buckets[1] + e.lifetime_buckets[2])::float8)::bigint AS short,
                  min(e.first_at) AS first_at, max(e.last_at) AS last_at,
-                 sum(e.lifetime_buckets[1] + e.lifetime_buckets[2])
-                     / GREATEST(extract(epoch FROM max(e.last_at) - min(e.first_at))::numeric, 1) AS rate
+                 sum((e.lifetime_buckets[1] + e.lifetime_buckets[2])::float8)
+                     / GREATEST(extract(epoch FROM max(e.last_at) - min(e.first_at))::float8, 1) AS rate
           FROM endings AS e
-          WHERE NOT e.overflow
-          GROUP BY e.application_name, e.usename, e.datname) AS c
+          WHERE NOT e.overflow AND e.lifetime_buckets[1] + e.lifetime_buckets[2] > 0
+          GROUP BY e.application_name,
+                   CASE WHEN e.application_name = '' THEN e.usename END) AS c
     WHERE c.short >= 20 AND c.rate >= churn_rate
 
     UNION ALL
@@ -1373,10 +1430,21 @@ BEGIN
            ELSE
                'Someone (a person, a cron job or a connwatch policy) terminates this application''s sessions: create_engine(..., pool_pre_ping=True) lets the pool replace them transparently; find out why they are terminated (connwatch.terminations, the server log) and fix that cause, typically leaked transactions (CW101).'
            END,
-           true
-    FROM endings AS e
+           true,
+           e.count::float8
+    FROM (SELECT min(e.application_name) AS application_name,
+                 min(e.usename) AS usename, min(e.datname) AS datname,
+                 e.reason, e.policy,
+                 sum(e.count::float8)::bigint AS count,
+                 sum(e.in_transaction::float8)::bigint AS in_transaction,
+                 min(e.first_at) AS first_at, max(e.last_at) AS last_at
+          FROM endings AS e
+          WHERE NOT e.overflow
+            AND e.reason IN (SELECT t.reason FROM ending_text AS t)
+          GROUP BY e.application_name,
+                   CASE WHEN e.application_name = '' THEN e.usename END,
+                   e.reason, e.policy) AS e
     JOIN ending_text AS t ON t.reason = e.reason
-    WHERE NOT e.overflow
 
     UNION ALL
     -- CW160, CW161: sessions that ended broken, the fingerprint of a connection
@@ -1417,8 +1485,10 @@ BEGIN
                || E'\n(gunicorn) [CRITICAL] WORKER TIMEOUT (pid:<pid>)'
            END,
            'Never let two processes use one connection: with gunicorn --preload, Celery or multiprocessing, call engine.dispose(close=False) in each child right after the fork (gunicorn''s post_fork hook, Celery''s worker_process_init signal), or create the engine only after the fork; a psycopg2 connection must not cross os.fork(). Give workers time to finish (graceful_timeout) so that they are not killed mid-transaction.',
-           true
-    FROM (SELECT e.application_name, e.usename, e.datname,
+           true,
+           b.sessions::float8
+    FROM (SELECT min(e.application_name) AS application_name,
+                 min(e.usename) AS usename, min(e.datname) AS datname,
                  CASE WHEN sum(e.transaction_warnings) > 0
                         OR sum(e.count) FILTER (WHERE e.reason = 'protocol violation') > 0
                       THEN 'CW160' ELSE 'CW161' END AS code,
@@ -1435,7 +1505,8 @@ BEGIN
           WHERE NOT e.overflow
             AND (e.reason = 'protocol violation' OR e.transaction_warnings > 0
                  OR (e.reason IN ('client closed', 'client vanished') AND e.in_transaction > 0))
-          GROUP BY e.application_name, e.usename, e.datname) AS b
+          GROUP BY e.application_name,
+                   CASE WHEN e.application_name = '' THEN e.usename END) AS b
 
     UNION ALL
     -- CW170: pooled connections idle longer than a firewall lets them
@@ -1457,7 +1528,8 @@ BEGIN
            || E'\n' || closed_text,
            format('In the application: pool_recycle below %s seconds and pool_pre_ping=True; or keepalives in the connection string (keepalives_idle below the timeout). On the server: tcp_keepalives_idle below the timeout (it is %s).',
                   round(extract(epoch FROM net_idle)::numeric), current_setting('tcp_keepalives_idle')),
-           false
+           false,
+           s.n::float8
     FROM (SELECT a.application_name, a.usename, a.datname,
                  count(*) AS n, max(a.state_age) AS longest
           FROM connwatch.sessions() AS a
@@ -1473,7 +1545,8 @@ BEGIN
            jsonb_build_object('skipped', jsonb_build_array('CW102', 'CW110', 'CW111', 'CW112', 'CW113', 'CW114', 'CW115', 'CW119', 'CW140', 'CW150', 'CW160', 'CW161')),
            'Refused connections, the sessions ended by timeouts, and the errors of shared connections are not explained.',
            'Add pg_connwatch to shared_preload_libraries and restart the server.',
-           true
+           true,
+           0::float8
     WHERE NOT preloaded
 
     UNION ALL
@@ -1485,13 +1558,20 @@ BEGIN
            jsonb_build_object('hidden_sessions', h.n, 'role', current_user),
            '',
            'Run diagnose() as a member of pg_monitor or pg_read_all_stats.',
-           false
+           false,
+           h.n::float8
     FROM (SELECT sum(s.insufficient_privilege)::integer AS n FROM summary AS s) AS h
     WHERE h.n > 0
     )
     SELECT f.severity, f.code, f.subject, f.finding, f.evidence,
            f.client_symptom, f.advice, f.needs_preload
-    FROM findings AS f
+    FROM (SELECT f.*,
+                 row_number() OVER (PARTITION BY f.code
+                                    ORDER BY f.weight DESC, f.subject) AS n
+          FROM findings AS f) AS f
+    -- at most ten of a kind, the largest first: a thousand applications
+    -- each churning make one finding's worth of reading, not a thousand
+    WHERE f.n <= 10
     ORDER BY array_position(ARRAY['critical', 'warning', 'info'], f.severity),
              f.code, f.subject;
 END

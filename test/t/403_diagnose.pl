@@ -183,6 +183,19 @@ reset_remembered();
 }
 
 #
+# At most ten findings of a kind: twelve applications leak one session each
+#
+{
+	my @leaked = map { connect_as('regress_app', "leaky-$_") } 1 .. 12;
+	$_->begin_work, $_->selectrow_array('SELECT 1') for @leaked;
+	sleep 2;
+	my @f = grep { $_->{code} eq 'CW101' } diagnose();
+	is(scalar(@f), 10, 'twelve leaking applications: ten CW101 rows');
+	$_->disconnect for @leaked;
+	wait_gone("leaky-$_") for 1 .. 12;
+}
+
+#
 # CW130: a session idle in a transaction holds a row lock that two others
 # wait for, one through the other
 #
