@@ -295,7 +295,12 @@ BEGIN
         WHERE preloaded AND r.last_at >= t0 - win
     ),
     endings AS MATERIALIZED (
-        SELECT * FROM connwatch.session_endings() AS e
+        SELECT e.datname, e.usename, e.application_name, e.reason, e.policy,
+               e.count, e.first_at, e.last_at, e.in_transaction,
+               e.transaction_warnings, e.overflow,
+               -- sessions shorter than a second
+               e.lifetime_buckets[1] + e.lifetime_buckets[2] AS short
+        FROM connwatch.session_endings() AS e
         WHERE preloaded AND e.last_at >= t0 - win
     ),
     -- CW102's candidates, cheap to find: applications at their peak now,
@@ -340,8 +345,7 @@ BEGIN
                min(c.application_name) AS application_name,
                min(c.usename) AS usename, min(c.datname) AS datname,
                sum(c.count::float8)::bigint AS n,
-               min(c.first_at) AS first_at, max(c.last_at) AS last_at,
-               array_agg(c.client_addr) FILTER (WHERE c.client_addr IS NOT NULL) AS addrs
+               min(c.first_at) AS first_at, max(c.last_at) AS last_at
         FROM refusals AS c
         GROUP BY c.cause, c.app_key, c.role_key
         -- psql hangs up once at the password prompt before it asks: a few are normal
@@ -358,6 +362,16 @@ BEGIN
             ORDER BY g.n DESC, g.app_key COLLATE "C", g.role_key COLLATE "C"
             LIMIT 5
         ) AS t
+    ),
+    -- and the addresses they came from
+    refusal_addrs AS (
+        SELECT c.cause, c.app_key, c.role_key,
+               string_agg(DISTINCT host(c.client_addr), ', ') AS addrs,
+               jsonb_agg(DISTINCT host(c.client_addr)) AS addr_list
+        FROM refusals AS c
+        JOIN refusal_top AS t USING (cause, app_key, role_key)
+        WHERE c.client_addr IS NOT NULL
+        GROUP BY c.cause, c.app_key, c.role_key
     ),
     -- what a refused client sees, and what to do, by cause
     refusal_text (cause, code, severity, symptom, fix) AS (
@@ -593,11 +607,8 @@ BEGIN
                  g.datname, d.addrs, d.addr_list, m.code, m.severity, m.symptom, m.fix
           FROM refusal_top AS g
           JOIN refusal_text AS m ON m.cause = g.cause
-          CROSS JOIN LATERAL (
-              SELECT string_agg(DISTINCT host(a.addr), ', ') AS addrs,
-                     jsonb_agg(DISTINCT host(a.addr)) AS addr_list
-              FROM unnest(g.addrs) AS a(addr)
-          ) AS d) AS r
+          LEFT JOIN refusal_addrs AS d
+            ON d.cause = g.cause AND d.app_key = g.app_key AND d.role_key = g.role_key) AS r
 
     UNION ALL
     -- CW120 to CW123: the xmin horizon held back for long, by what
@@ -724,12 +735,12 @@ BEGIN
     FROM (SELECT min(e.application_name) AS application_name,
                  min(e.usename) AS usename, min(e.datname) AS datname,
                  sum(e.count::float8)::bigint AS n,
-                 sum((e.lifetime_buckets[1] + e.lifetime_buckets[2])::float8)::bigint AS short,
+                 sum(e.short::float8)::bigint AS short,
                  min(e.first_at) AS first_at, max(e.last_at) AS last_at,
-                 sum((e.lifetime_buckets[1] + e.lifetime_buckets[2])::float8)
+                 sum(e.short::float8)
                      / GREATEST(extract(epoch FROM max(e.last_at) - min(e.first_at))::float8, 1) AS rate
           FROM endings AS e
-          WHERE NOT e.overflow AND e.lifetime_buckets[1] + e.lifetime_buckets[2] > 0
+          WHERE NOT e.overflow AND e.short > 0
           GROUP BY e.application_name,
                    CASE WHEN e.application_name = '' THEN e.usename END) AS c
     WHERE c.short >= 20 AND c.rate >= churn_rate
