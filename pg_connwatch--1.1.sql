@@ -712,6 +712,8 @@ CREATE FUNCTION connwatch.session_endings(
     OUT lifetime_buckets bigint[],
     OUT in_transaction bigint,
     OUT transaction_warnings bigint,
+    OUT last_in_transaction_at timestamptz,
+    OUT last_transaction_warning_at timestamptz,
     OUT overflow boolean
 )
 RETURNS SETOF record
@@ -815,7 +817,9 @@ COMMENT ON COLUMN connwatch.session_endings.last_at IS 'Latest such ending';
 COMMENT ON COLUMN connwatch.session_endings.total_lifetime IS 'Sum of the sessions'' lifetimes (backend start to end)';
 COMMENT ON COLUMN connwatch.session_endings.lifetime_buckets IS 'Sessions by lifetime: under 100 ms, 1 s, 10 s, 1 min, 10 min, 1 h, 1 day, and longer';
 COMMENT ON COLUMN connwatch.session_endings.in_transaction IS 'Of these sessions, those that ended with a transaction open';
-COMMENT ON COLUMN connwatch.session_endings.transaction_warnings IS 'Of these sessions, those that were sent BEGIN inside a transaction or COMMIT/ROLLBACK outside one (WARNING 25001/25P01): two processes sharing the connection';
+COMMENT ON COLUMN connwatch.session_endings.transaction_warnings IS 'Of these sessions, those that were sent BEGIN inside a transaction or COMMIT/ROLLBACK outside one (WARNING 25001/25P01, "there is already / no transaction in progress"): two processes sharing the connection';
+COMMENT ON COLUMN connwatch.session_endings.last_in_transaction_at IS 'Latest such ending with a transaction open; NULL if none';
+COMMENT ON COLUMN connwatch.session_endings.last_transaction_warning_at IS 'Latest such ending of a session sent a misplaced BEGIN or COMMIT; NULL if none';
 COMMENT ON COLUMN connwatch.session_endings.overflow IS 'The ledger was full: sessions of this reason counted without their names';
 
 COMMENT ON FUNCTION connwatch.peaks() IS
@@ -934,6 +938,7 @@ BEGIN
         SELECT s.application_name,
                sum(s.total)::integer AS total,
                sum(s.waiting)::integer AS waiting,
+               sum(s.idle)::integer AS idle,
                sum(s.idle_in_transaction + s.idle_in_transaction_aborted)::integer AS idle_in_transaction,
                (array_agg(s.usename ORDER BY s.total DESC))[1] AS usename,
                (array_agg(s.datname ORDER BY s.total DESC))[1] AS datname
@@ -965,24 +970,25 @@ BEGIN
     endings AS MATERIALIZED (
         SELECT e.datname, e.usename, e.application_name, e.reason, e.policy,
                e.count, e.first_at, e.last_at, e.in_transaction,
-               e.transaction_warnings, e.overflow,
+               e.transaction_warnings, e.last_in_transaction_at,
+               e.last_transaction_warning_at, e.overflow,
                -- sessions shorter than a second
                e.lifetime_buckets[1] + e.lifetime_buckets[2] AS short
         FROM connwatch.session_endings() AS e
         WHERE preloaded AND e.last_at >= t0 - win
     ),
-    -- CW102's candidates, cheap to find: applications at their peak now,
-    -- some of whose sessions wait or idle in a transaction, while no limit
-    -- they use is full, on a server whose history reaches back to the
-    -- start of the window.  Only these have their history read; no more
-    -- than the history names in a sample.
+    -- CW102's candidates, cheap to find: applications none of whose
+    -- connections is idle (a pool that still has one is not exhausted: a
+    -- warmed-up QueuePool or HikariCP pool is flat at its size), some
+    -- waiting or idle in a transaction, while no limit they use is full,
+    -- on a server whose history reaches back to the start of the window.
+    -- Only these have their history read; no more than the history names
+    -- in a sample.
     plateau_candidates AS MATERIALIZED (
-        SELECT a.*, pk.peak
+        SELECT a.*
         FROM apps AS a
-        JOIN connwatch.peaks() AS pk
-          ON pk.scope = 'application' AND pk.name = a.application_name
         WHERE preloaded
-          AND pk.current = pk.peak AND a.total = pk.peak AND a.total >= 2
+          AND a.total >= 2 AND a.idle = 0
           AND a.waiting + a.idle_in_transaction > 0
           AND EXISTS (SELECT 1 FROM limits AS l WHERE l.scope = 'server' AND l.status = 'ok')
           AND NOT EXISTS (SELECT 1 FROM limits AS l
@@ -1131,8 +1137,9 @@ BEGIN
            pool_text
            || E'\nsqlalchemy.exc.PendingRollbackError: This Session''s transaction has been rolled back due to a previous exception during flush.'
            || E'\n(once idle_in_transaction_session_timeout ends them, on the next use) sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) server closed the connection unexpectedly' AS client_symptom,
-           format('In the application: end every Session and connection ("with Session(engine) as session:", "with engine.begin() as conn:", or scoped_session.remove() in Flask''s teardown_appcontext) and commit or roll back before slow work. On the server: ALTER ROLE %I SET idle_in_transaction_session_timeout = ''%s'' ends such sessions; SELECT * FROM connwatch.terminate_idle_in_transaction(''%s'', application_name => %L) ends these now, and a connwatch.policies row does it every minute.',
-                  l.usename, iit_setting, iit_setting, l.application_name) AS advice,
+           format('In the application: end every Session and connection ("with Session(engine) as session:", "with engine.begin() as conn:", or scoped_session.remove() in Flask''s teardown_appcontext) and commit or roll back before slow work. On the server: ALTER ROLE %s SET idle_in_transaction_session_timeout = ''%s'' ends such sessions; SELECT * FROM connwatch.terminate_idle_in_transaction(''%s'', application_name => %L) ends these now, and a connwatch.policies row does it every minute.',
+                  COALESCE(quote_ident(l.usename), '<role>'), iit_setting, iit_setting,
+                  l.application_name) AS advice,
            false AS needs_preload,
            l.n::float8 AS weight
     FROM (SELECT min(CASE WHEN i.application_name <> '' THEN format('application "%s"', i.application_name)
@@ -1155,12 +1162,12 @@ BEGIN
     -- window, some waiting or idle in a transaction, while every limit has room
     SELECT 'critical', 'CW102',
            format('application "%s"', a.application_name),
-           format('Application "%s" has held exactly %s connections for the last %s, its peak, %s waiting on a lock and %s idle in a transaction, while the server has %s free slots: the application''s own pool is exhausted and its requests queue in the client',
+           format('Application "%s" has held exactly %s connections for the last %s, none of them idle, %s waiting on a lock and %s idle in a transaction, while the server has %s free slots: the application''s own pool is exhausted and its requests queue in the client',
                   a.application_name, p.level, win, a.waiting, a.idle_in_transaction,
                   srv.headroom),
            jsonb_build_object('application', a.application_name, 'role', a.usename,
                               'database', a.datname, 'connections', p.level,
-                              'peak', a.peak, 'samples', p.samples,
+                              'peak', p.hi, 'samples', p.samples,
                               'window_s', round(extract(epoch FROM win)::numeric, 1),
                               'waiting', a.waiting,
                               'idle_in_transaction', a.idle_in_transaction,
@@ -1321,8 +1328,8 @@ BEGIN
                    ELSE '' END,
            CASE x.holder_type
            WHEN 'backend' THEN
-               format('End the transaction: in the application commit or roll back (a leaked Session, a long report in one transaction, a cursor left open); on the server SELECT connwatch.terminate_backend(%s, %L) ends it now, and idle_in_transaction_session_timeout or a connwatch policy keeps it from coming back.',
-                      x.pid, x.since)
+               format('End the transaction: in the application commit or roll back (a leaked Session, a long report in one transaction, a cursor left open); on the server SELECT connwatch.terminate_backend(pid, backend_start) FROM connwatch.sessions WHERE pid = %s ends it now, and idle_in_transaction_session_timeout or a connwatch policy keeps it from coming back.',
+                      x.pid)
            WHEN 'prepared_transaction' THEN
                format('Ask the transaction manager whether "%s" committed, then COMMIT PREPARED %L or ROLLBACK PREPARED %L (in database "%s"); if nothing uses two-phase commit, set max_prepared_transactions = 0.',
                       x.holder, x.holder, x.holder, x.datname)
@@ -1384,10 +1391,10 @@ BEGIN
     UNION ALL
     -- CW140: churn, many sub-second sessions per second from one application
     SELECT 'warning', 'CW140',
-           CASE WHEN c.application_name <> '' THEN format('application "%s"', c.application_name)
+           CASE WHEN COALESCE(c.application_name, '') <> '' THEN format('application "%s"', c.application_name)
                 ELSE format('role "%s"', c.usename) END,
            format('Application "%s" (role "%s", database "%s") opened and closed %s sessions that lasted under a second between %s and %s, %s per second: it connects per request instead of keeping a pool',
-                  c.application_name, c.usename, c.datname, c.short,
+                  COALESCE(c.application_name, '(hidden)'), c.usename, c.datname, c.short,
                   date_trunc('second', c.first_at), date_trunc('second', c.last_at),
                   round(c.rate::numeric, 1)),
            jsonb_build_object('application', c.application_name, 'role', c.usename,
@@ -1410,17 +1417,17 @@ BEGIN
           FROM endings AS e
           WHERE NOT e.overflow AND e.short > 0
           GROUP BY e.application_name,
-                   CASE WHEN e.application_name = '' THEN e.usename END) AS c
+                   CASE WHEN COALESCE(e.application_name, '') = '' THEN e.usename END) AS c
     WHERE c.short >= 20 AND c.rate >= churn_rate
 
     UNION ALL
     -- CW150: sessions the server ended, whose pooled connections fail on next use
     SELECT 'warning', 'CW150',
-           CASE WHEN e.application_name <> '' THEN format('application "%s"', e.application_name)
+           CASE WHEN COALESCE(e.application_name, '') <> '' THEN format('application "%s"', e.application_name)
                 ELSE format('role "%s"', e.usename) END,
            format('%s session%s of application "%s" (role "%s", database "%s") %s ended by the server (%s%s) since %s, the last at %s: a pool that hands these connections out again fails on their next use',
                   e.count, CASE WHEN e.count = 1 THEN '' ELSE 's' END,
-                  e.application_name, e.usename, e.datname,
+                  COALESCE(e.application_name, '(hidden)'), e.usename, e.datname,
                   CASE WHEN e.count = 1 THEN 'was' ELSE 'were' END, e.reason,
                   CASE WHEN e.policy IS NOT NULL THEN format(', policy "%s"', e.policy) ELSE '' END,
                   date_trunc('second', e.first_at), date_trunc('second', e.last_at)),
@@ -1453,7 +1460,7 @@ BEGIN
           WHERE NOT e.overflow
             AND e.reason IN (SELECT t.reason FROM ending_text AS t)
           GROUP BY e.application_name,
-                   CASE WHEN e.application_name = '' THEN e.usename END,
+                   CASE WHEN COALESCE(e.application_name, '') = '' THEN e.usename END,
                    e.reason, e.policy) AS e
     JOIN ending_text AS t ON t.reason = e.reason
 
@@ -1461,20 +1468,22 @@ BEGIN
     -- CW160, CW161: sessions that ended broken, the fingerprint of a connection
     -- shared by forked processes or of a client killed in the middle of work
     SELECT b.severity, b.code,
-           CASE WHEN b.application_name <> '' THEN format('application "%s"', b.application_name)
+           CASE WHEN COALESCE(b.application_name, '') <> '' THEN format('application "%s"', b.application_name)
                 ELSE format('role "%s"', b.usename) END,
            CASE b.code
            WHEN 'CW160' THEN
                format('%s session%s of application "%s" (role "%s", database "%s") ended since %s after %s: two processes were using one connection, as happens when a process forks (gunicorn, multiprocessing, Celery) with a pool already open',
                       b.sessions, CASE WHEN b.sessions = 1 THEN '' ELSE 's' END,
-                      b.application_name, b.usename, b.datname, date_trunc('second', b.first_at),
+                      COALESCE(b.application_name, '(hidden)'), b.usename, b.datname,
+                      date_trunc('second', b.first_at),
                       concat_ws(' or ',
                                 CASE WHEN b.violations > 0 THEN format('a protocol violation (%s)', b.violations) END,
                                 CASE WHEN b.warnings > 0 THEN format('BEGIN inside a transaction or COMMIT outside one (%s)', b.warnings) END))
            ELSE
                format('%s session%s of application "%s" (role "%s", database "%s") ended in the middle of a transaction without a COMMIT or ROLLBACK since %s: the client process was killed, lost its connection, or a forked process closed a connection its parent was using',
                       b.sessions, CASE WHEN b.sessions = 1 THEN '' ELSE 's' END,
-                      b.application_name, b.usename, b.datname, date_trunc('second', b.first_at))
+                      COALESCE(b.application_name, '(hidden)'), b.usename, b.datname,
+                      date_trunc('second', b.first_at))
            END,
            jsonb_build_object('application', b.application_name, 'role', b.usename,
                               'database', b.datname, 'sessions', b.sessions,
@@ -1500,24 +1509,34 @@ BEGIN
            b.sessions::float8
     FROM (SELECT min(e.application_name) AS application_name,
                  min(e.usename) AS usename, min(e.datname) AS datname,
-                 CASE WHEN sum(e.transaction_warnings) > 0
-                        OR sum(e.count) FILTER (WHERE e.reason = 'protocol violation') > 0
-                      THEN 'CW160' ELSE 'CW161' END AS code,
-                 CASE WHEN sum(e.transaction_warnings) > 0
-                        OR sum(e.count) FILTER (WHERE e.reason = 'protocol violation') > 0
-                      THEN 'critical' ELSE 'warning' END AS severity,
-                 sum(CASE WHEN e.reason = 'protocol violation' OR e.transaction_warnings > 0
-                          THEN e.count
-                          ELSE e.in_transaction END) AS sessions,
-                 COALESCE(sum(e.count) FILTER (WHERE e.reason = 'protocol violation'), 0) AS violations,
-                 sum(e.transaction_warnings) AS warnings,
+                 CASE WHEN sum(e.shared) > 0 THEN 'CW160' ELSE 'CW161' END AS code,
+                 CASE WHEN sum(e.shared) > 0 THEN 'critical' ELSE 'warning' END AS severity,
+                 CASE WHEN sum(e.shared) > 0 THEN sum(e.shared)
+                      ELSE sum(e.cut) END AS sessions,
+                 sum(e.violations) AS violations,
+                 sum(e.warnings) AS warnings,
                  min(e.first_at) AS first_at, max(e.last_at) AS last_at
-          FROM endings AS e
-          WHERE NOT e.overflow
-            AND (e.reason = 'protocol violation' OR e.transaction_warnings > 0
-                 OR (e.reason IN ('client closed', 'client vanished') AND e.in_transaction > 0))
+          FROM (SELECT e.*,
+                       -- sessions that broke the protocol, or were sent a
+                       -- misplaced BEGIN/COMMIT, within the window
+                       CASE WHEN e.reason = 'protocol violation' THEN e.count ELSE 0 END AS violations,
+                       CASE WHEN e.last_transaction_warning_at >= t0 - win
+                            THEN e.transaction_warnings ELSE 0 END AS warnings,
+                       CASE WHEN e.reason = 'protocol violation' THEN e.count ELSE 0 END
+                       + CASE WHEN e.last_transaction_warning_at >= t0 - win
+                              THEN e.transaction_warnings ELSE 0 END AS shared,
+                       -- clients gone in the middle of a transaction (13
+                       -- cannot tell a vanished client from a closing one)
+                       CASE WHEN e.last_in_transaction_at >= t0 - win
+                             AND (e.reason = 'client vanished'
+                                  OR (e.reason = 'client closed'
+                                      AND current_setting('server_version_num')::integer < 140000))
+                            THEN e.in_transaction ELSE 0 END AS cut
+                FROM endings AS e
+                WHERE NOT e.overflow) AS e
+          WHERE e.shared > 0 OR e.cut > 0
           GROUP BY e.application_name,
-                   CASE WHEN e.application_name = '' THEN e.usename END) AS b
+                   CASE WHEN COALESCE(e.application_name, '') = '' THEN e.usename END) AS b
 
     UNION ALL
     -- CW170: pooled connections idle longer than a firewall lets them
@@ -1578,7 +1597,9 @@ BEGIN
            f.client_symptom, f.advice, f.needs_preload
     FROM (SELECT f.*,
                  row_number() OVER (PARTITION BY f.code
-                                    ORDER BY f.weight DESC, f.subject) AS n
+                                    ORDER BY array_position(ARRAY['critical', 'warning', 'info'],
+                                                            f.severity),
+                                             f.weight DESC, f.subject) AS n
           FROM findings AS f) AS f
     -- at most ten of a kind, the largest first: a thousand applications
     -- each churning make one finding's worth of reading, not a thousand

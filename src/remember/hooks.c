@@ -40,7 +40,27 @@ static emit_log_hook_type cw_prev_emit_log_hook = NULL;
 static ClientAuthentication_hook_type cw_prev_client_authentication_hook = NULL;
 
 static void cw_emit_log(ErrorData *edata);
+static bool cw_is_misplaced_transaction_command(const ErrorData *edata);
 static void cw_client_authentication(Port *port, int status);
+
+/*
+ * BEGIN inside a transaction block, or COMMIT/ROLLBACK outside one: told by
+ * the untranslated message, since SET LOCAL and SET TRANSACTION outside a
+ * block raise the same SQLSTATE 25P01 and are not what we look for.
+ */
+static bool
+cw_is_misplaced_transaction_command(const ErrorData *edata)
+{
+	if (edata->message_id == NULL)
+		return false;
+	if (edata->sqlerrcode == ERRCODE_ACTIVE_SQL_TRANSACTION)
+		return strcmp(edata->message_id,
+					  "there is already a transaction in progress") == 0;
+	if (edata->sqlerrcode == ERRCODE_NO_ACTIVE_SQL_TRANSACTION)
+		return strcmp(edata->message_id,
+					  "there is no transaction in progress") == 0;
+	return false;
+}
 
 static void
 cw_emit_log(ErrorData *edata)
@@ -56,8 +76,7 @@ cw_emit_log(ErrorData *edata)
 	}
 	else if (edata->elevel == WARNING && MyProcPort != NULL &&
 			 cw_remember != NULL && cw_session_is_established() &&
-			 (edata->sqlerrcode == ERRCODE_ACTIVE_SQL_TRANSACTION ||
-			  edata->sqlerrcode == ERRCODE_NO_ACTIVE_SQL_TRANSACTION))
+			 cw_is_misplaced_transaction_command(edata))
 		cw_session_note_transaction_warning();
 
 	if (cw_prev_emit_log_hook)

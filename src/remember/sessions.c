@@ -491,9 +491,15 @@ cw_count_ending(CwEndingReason reason, const char *policy, int64 lifetime,
 	entry->total_usecs += lifetime;
 	entry->buckets[cw_lifetime_bucket(lifetime)]++;
 	if (in_transaction)
+	{
 		entry->in_transaction++;
+		entry->last_in_transaction_at = now;
+	}
 	if (cw_transaction_warning)
+	{
 		entry->transaction_warnings++;
+		entry->last_transaction_warning_at = now;
+	}
 	entry->last_at = now;
 }
 

@@ -122,6 +122,8 @@ typedef struct CwEndingEntry
 										 * transaction or COMMIT outside one */
 	TimestampTz first_at;
 	TimestampTz last_at;
+	TimestampTz last_in_transaction_at; /* 0 if none */
+	TimestampTz last_transaction_warning_at;	/* 0 if none */
 } CwEndingEntry;
 
 /* Concurrent client sessions, a shared hash table under the lock */

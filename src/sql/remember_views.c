@@ -46,7 +46,7 @@
 #include "sql/srf.h"
 
 #define CW_REFUSED_CONNECTIONS_COLS	9
-#define CW_SESSION_ENDINGS_COLS		13
+#define CW_SESSION_ENDINGS_COLS		15
 #define CW_PEAKS_COLS				5
 
 PG_FUNCTION_INFO_V1(cw_refused_connections);
@@ -271,7 +271,9 @@ cw_session_endings(PG_FUNCTION_ARGS)
 													TYPALIGN_DOUBLE));
 		values[10] = Int64GetDatum(e->in_transaction);
 		values[11] = Int64GetDatum(e->transaction_warnings);
-		values[12] = BoolGetDatum(e->key.overflow);
+		values[12] = cw_timestamp_value(e->last_in_transaction_at, &nulls[12]);
+		values[13] = cw_timestamp_value(e->last_transaction_warning_at, &nulls[13]);
+		values[14] = BoolGetDatum(e->key.overflow);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
