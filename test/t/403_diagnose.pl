@@ -168,8 +168,15 @@ reset_remembered();
 		$dbh->begin_work;
 		$dbh->selectrow_array('SELECT balance FROM accounts WHERE id = 1');
 	}
+	# a warmed-up pool, as flat as the leak, but with idle connections
+	my @warm = map { connect_as('regress_app', 'warm-pool') } 1 .. 3;
+	$warm[0]->begin_work;
+	$warm[0]->selectrow_array('SELECT 1');
 	sleep 5;    # the window is 4 s
 	my @f = diagnose();
+	ok(!finding('CW102', 'application "warm-pool"', @f),
+		'plateau: a flat pool with idle connections is not exhausted');
+	$_->disconnect for @warm;
 	my $f = found('CW101', 'application "leaky-api"', undef, \@f, 'leak');
 	like($f->{finding}, qr/^3 sessions of application "leaky-api" .* idle in a transaction/,
 		'leak: the count in the sentence');
