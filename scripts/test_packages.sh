@@ -267,14 +267,14 @@ inside() {
 	fi
 	echo "# Depends: $(dpkg-query -W -f='${Depends}' "$pkg")"
 
-	local sharedir pkglibdir docdir listing
+	local sharedir pkglibdir listing
 	sharedir=$("$pgbin/pg_config" --sharedir)
 	pkglibdir=$("$pgbin/pg_config" --pkglibdir)
-	docdir=$("$pgbin/pg_config" --docdir)
 	listing=$(dpkg -L "$pkg")
 	local expected=("$sharedir/extension/pg_connwatch.control" "$pkglibdir/pg_connwatch.so")
-	for f in "$src"/prometheus/pg_connwatch_queries.yaml "$src"/prometheus/pg_connwatch_alerts.yml; do
-		expected+=("$docdir/extension/$(basename "$f")")
+	# the Prometheus query file and rules, with the package's docs
+	for f in pg_connwatch_queries.yaml pg_connwatch_alerts.yml; do
+		expected+=("/usr/share/doc/$pkg/prometheus/$f")
 	done
 	for f in "$src"/pg_connwatch--*.control "$src"/pg_connwatch--*.sql; do
 		expected+=("$sharedir/extension/$(basename "$f")")

@@ -76,8 +76,14 @@ sub connect_as
 sub diagnose
 {
 	my ($user) = @_;
-	my $dbh = connect_as($user // 'regress_watcher', 'watcher')
-	  or die "watcher: $DBI::errstr";
+	my $dbh;
+	# a slot a client just gave back is free once its backend has exited
+	for (1 .. 50)
+	{
+		last if $dbh = connect_as($user // 'regress_watcher', 'watcher');
+		usleep(100_000);
+	}
+	die "watcher: $DBI::errstr" unless $dbh;
 	my $rows = $dbh->selectall_arrayref(
 		q{SELECT severity, code, subject, finding, evidence::text AS evidence,
 		         client_symptom, advice, needs_preload
