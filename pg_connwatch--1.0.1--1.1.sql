@@ -865,7 +865,9 @@ BEGIN
                                       AND current_setting('server_version_num')::integer < 140000))
                             THEN e.in_transaction ELSE 0 END AS cut
                 FROM endings AS e
-                WHERE NOT e.overflow) AS e
+                WHERE NOT e.overflow
+                  AND (e.reason = 'protocol violation'
+                       OR e.transaction_warnings > 0 OR e.in_transaction > 0)) AS e
           WHERE e.shared > 0 OR e.cut > 0
           GROUP BY e.application_name,
                    CASE WHEN COALESCE(e.application_name, '') = '' THEN e.usename END) AS b
