@@ -75,14 +75,6 @@ sub sessions_of
 		"SELECT count(*) FROM pg_stat_activity WHERE application_name = '$app'");
 }
 
-sub wait_gone
-{
-	my ($app) = @_;
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = '$app'")
-	  or die "sessions of $app did not end";
-}
-
 # A child process holds a connection (and, with $sql, runs it); returns its
 # pid once the session is there.
 sub client_process
@@ -108,34 +100,34 @@ my @expect;
 
 # client closed: a clean disconnect (Terminate message)
 connect_as('regress_app', 'end_closed')->disconnect;
-wait_gone('end_closed');
+wait_app_gone($node, 'end_closed');
 push @expect, 'end_closed|regress_app|client closed|-|1';
 
 # client vanished: the client process is killed
 my $child = client_process('regress_app', 'end_vanished');
 kill 'KILL', $child;
 waitpid $child, 0;
-wait_gone('end_vanished');
+wait_app_gone($node, 'end_vanished');
 push @expect, 'end_vanished|regress_app|'
   . ($major >= 14 ? 'client vanished' : 'client closed') . '|-|1';
 
 # idle_in_transaction_session_timeout
 my $iit = connect_as('regress_iit', 'end_iit', AutoCommit => 0);
 $iit->do('SELECT 1');
-wait_gone('end_iit');
+wait_app_gone($node, 'end_iit');
 push @expect, 'end_iit|regress_iit|idle-in-transaction timeout|-|1';
 
 if ($major >= 14)
 {
 	my $idle = connect_as('regress_idle', 'end_idle');
-	wait_gone('end_idle');
+	wait_app_gone($node, 'end_idle');
 	push @expect, 'end_idle|regress_idle|idle-session timeout|-|1';
 
 	# the server notices the vanished client while it runs a statement
 	$child = client_process('regress_check', 'end_check', 'SELECT pg_sleep(60)');
 	kill 'KILL', $child;
 	waitpid $child, 0;
-	wait_gone('end_check');
+	wait_app_gone($node, 'end_check');
 	push @expect, 'end_check|regress_check|connection check failed|-|1';
 }
 
@@ -143,7 +135,7 @@ if ($major >= 17)
 {
 	my $xact = connect_as('regress_xact', 'end_xact', AutoCommit => 0);
 	$xact->do('SELECT 1');
-	wait_gone('end_xact');
+	wait_app_gone($node, 'end_xact');
 	push @expect, 'end_xact|regress_xact|transaction timeout|-|1';
 }
 
@@ -151,7 +143,7 @@ if ($major >= 17)
 my $victim = connect_as('regress_app', 'end_terminated');
 $node->safe_psql('postgres',
 	q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'end_terminated'});
-wait_gone('end_terminated');
+wait_app_gone($node, 'end_terminated');
 push @expect, 'end_terminated|regress_app|terminated by another session|-|1';
 
 # connwatch.terminate_backend(): pg_connwatch's, no policy
@@ -160,7 +152,7 @@ is( $node->safe_psql('postgres',
 		q{SELECT connwatch.terminate_backend(pid, backend_start, 'regress')
 		  FROM pg_stat_activity WHERE application_name = 'end_cw_direct'}),
 	't', 'connwatch.terminate_backend() signalled');
-wait_gone('end_cw_direct');
+wait_app_gone($node, 'end_cw_direct');
 push @expect, 'end_cw_direct|regress_app|terminated by connwatch|-|1';
 
 # enforce(): pg_connwatch's, with the policy
@@ -171,7 +163,7 @@ VALUES ('regress_end_policy', 'idle', '0', 'end_cw_policy')});
 is( $node->safe_psql('postgres',
 		q{SELECT action FROM connwatch.enforce() WHERE application_name = 'end_cw_policy'}),
 	'terminated', 'enforce() terminated the session');
-wait_gone('end_cw_policy');
+wait_app_gone($node, 'end_cw_policy');
 push @expect, 'end_cw_policy|regress_app|terminated by connwatch|regress_end_policy|1';
 
 # A session_preload_libraries that cannot be loaded: from 15 on the server
@@ -185,7 +177,7 @@ ALTER ROLE regress_broken SET session_preload_libraries = 'regress_no_such_libra
 ok(!DBI->connect("dbi:Pg:dbname=postgres;host=$socket;port=$port;application_name=end_fatal",
 		'regress_broken', undef, { RaiseError => 0, PrintError => 0 }),
 	'a login that cannot load its session_preload_libraries fails');
-wait_gone('end_fatal');
+wait_app_gone($node, 'end_fatal');
 is( $node->safe_psql('postgres', q{
 SELECT string_agg(cause || '|' || count, ',') FROM connwatch.refused_connections
 WHERE usename = 'regress_broken'}),
@@ -197,7 +189,7 @@ push @expect, 'end_fatal|regress_broken|fatal error|-|1' if $major < 15;
 {
 	my $reply = protocol_violation($node, 'postgres', 'end_protocol');
 	is($reply, 'E', 'the server answers an unknown message type with an error');
-	wait_gone('end_protocol');
+	wait_app_gone($node, 'end_protocol');
 	push @expect, 'end_protocol|postgres|protocol violation|-|1';
 }
 
@@ -241,7 +233,7 @@ FROM connwatch.peaks WHERE scope = 'server'}),
 	't', 'server: current is every client backend, peak at least that');
 
 $_->disconnect for @burst;
-wait_gone('peak_burst');
+wait_app_gone($node, 'peak_burst');
 is( $node->safe_psql('postgres', $burst_peaks),
 	"application|0|$BURST,role|0|$BURST",
 	'after they end: current 0, the peak stays');

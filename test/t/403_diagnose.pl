@@ -135,14 +135,6 @@ sub reset_remembered
 		'SELECT connwatch.reset_ledgers(); SELECT connwatch.reset_peaks();');
 }
 
-sub wait_gone
-{
-	my ($app) = @_;
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = '$app'")
-	  or die "sessions of $app did not end";
-}
-
 #
 # A healthy workload: a pool of 3 reused for 2 s, each statement committed,
 # then closed.  No finding at all.
@@ -205,7 +197,7 @@ reset_remembered();
 	my @f = grep { $_->{code} eq 'CW101' } diagnose();
 	is(scalar(@f), 10, 'twelve leaking applications: ten CW101 rows');
 	$_->disconnect for @leaked;
-	wait_gone("leaky-$_") for 1 .. 12;
+	wait_app_gone($node, "leaky-$_") for 1 .. 12;
 }
 
 #
@@ -277,7 +269,7 @@ reset_remembered();
 	found('CW111', 'application "filler"', $reserved_error, \@f, 'reserved refusal');
 	found('CW110', 'application "admin-tool"', $full_error, \@f, 'too many clients');
 	$_->disconnect for (@ordinary, @super);
-	wait_gone('filler');
+	wait_app_gone($node, 'filler');
 }
 
 #
@@ -291,7 +283,7 @@ reset_remembered();
 		$dbh->selectrow_array('SELECT 1');
 		$dbh->disconnect;
 	}
-	wait_gone('per-request');
+	wait_app_gone($node, 'per-request');
 	my @f = diagnose();
 	my $f = found('CW140', 'application "per-request"', undef, \@f, 'churn');
 	like($f->{evidence}, qr/"short_sessions": 80\b/, 'churn: every short session counted');
@@ -331,7 +323,7 @@ reset_remembered();
 
 	is(protocol_violation($node, 'regress_app', 'forked-app'), 'E',
 		'shared connection: the server answers a message it does not know with an error');
-	wait_gone('forked-app');
+	wait_app_gone($node, 'forked-app');
 
 	my @f = diagnose();
 	my $f = found('CW160', 'application "forked-app"', undef, \@f, 'shared connection');
@@ -348,7 +340,7 @@ reset_remembered();
 	my $s = session($node, 'killed-worker');
 	run_sql($s, 'BEGIN; UPDATE accounts SET balance = balance + 1 WHERE id = 2;');
 	kill 'KILL', $s->{psql}{run}{KIDS}[0]{PID};
-	wait_gone('killed-worker');
+	wait_app_gone($node, 'killed-worker');
 	my @f = diagnose();
 	my $f = found('CW161', 'application "killed-worker"', undef, \@f, 'killed client');
 	like($f->{finding}, qr/^1 session of application "killed-worker" .* ended in the middle of a transaction/,

@@ -13,7 +13,8 @@ use warnings;
 
 use Exporter 'import';
 use IO::Socket::UNIX;
-our @EXPORT = qw(session send_sql wait_sql run_sql close_session protocol_violation);
+our @EXPORT = qw(session send_sql wait_sql run_sql close_session protocol_violation
+  wait_app_gone);
 
 my $seq = 0;
 
@@ -132,6 +133,17 @@ sub protocol_violation
 	read($sock, $reply, 1);
 	close $sock;
 	return $reply;
+}
+
+# Wait until no session of application $app is left on $node; dies after
+# poll_query_until's timeout.
+sub wait_app_gone
+{
+	my ($node, $app) = @_;
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = '$app'")
+	  or die "sessions of $app did not end";
+	return;
 }
 
 1;
