@@ -17,6 +17,7 @@ OBJS = \
 	src/remember/persistence.o \
 	src/remember/history.o \
 	src/datums.o \
+	src/printable.o \
 	src/act/signal.o \
 	src/act/extension_tables.o \
 	src/act/audit.o \
@@ -29,6 +30,7 @@ OBJS = \
 	src/sql/action_functions.o \
 	src/sql/remember_views.o \
 	src/sql/history_view.o \
+	src/sql/text_functions.o \
 	src/worker/worker.o
 
 EXTENSION = pg_connwatch

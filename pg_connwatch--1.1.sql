@@ -867,6 +867,46 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'cw_preloaded'
 LANGUAGE C VOLATILE PARALLEL SAFE;
 
+--
+-- Client-chosen text as data (src/printable.c): every name and text that
+-- diagnose() and metrics() quote goes through these.
+--
+CREATE FUNCTION connwatch.printable(text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'cw_printable_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION connwatch.printable_literal(text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'cw_printable_literal_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION connwatch.printable_ident(text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'cw_printable_ident_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION connwatch.printable(text) IS
+    'The text with control characters, invalid bytes and a backslash as visible escapes (\n, \xNN, \uXXXX, \\), and non-ASCII as \uXXXX unless server and client use UTF8: safe to print, one-to-one';
+COMMENT ON FUNCTION connwatch.printable_literal(text) IS
+    'An SQL string literal meaning exactly the text, itself printable (E''...'' with escapes where needed); NULL when the text is not valid in the server encoding';
+COMMENT ON FUNCTION connwatch.printable_ident(text) IS
+    'An SQL identifier meaning exactly the text, itself printable (U&"..." with escapes where needed); NULL when the text is not valid in the server encoding';
+
+-- 1.1: a prepared transaction's GID is any login role's choice: shown
+-- printable (the view's columns and their order do not change)
+CREATE OR REPLACE VIEW connwatch.xmin_horizon AS
+    SELECT h.holder_type,
+           COALESCE(connwatch.printable(p.gid), h.holder) AS holder,
+           h.pid, h.datname, h.usename, h.application_name, h.state,
+           h.xmin, h.xmin_age,
+           COALESCE(p.prepared, h.since) AS since
+    FROM connwatch.xmin_horizon() AS h
+    LEFT JOIN pg_catalog.pg_prepared_xacts AS p
+      ON h.holder_type OPERATOR(pg_catalog.=) 'prepared_transaction'
+     AND p.transaction OPERATOR(pg_catalog.=) h.xmin
+    ORDER BY h.xmin_age DESC NULLS LAST, h.holder_type, holder;
+
 CREATE FUNCTION connwatch.diagnose(
     OUT severity text,
     OUT code text,
@@ -900,6 +940,9 @@ DECLARE
     -- an idle-in-transaction session heads a lock chain once idle this long
     head_after CONSTANT interval := LEAST(iit_after, interval '5 s');
     t0 CONSTANT timestamptz := clock_timestamp();
+    -- a backend_start in the advice's SQL: ISO 8601 in UTC, read the same
+    -- whatever the DateStyle and TimeZone of the session it is pasted into
+    iso CONSTANT text := 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"';
     -- what a client sees on its next use of a connection the server ended
     closed_text CONSTANT text :=
         'psycopg2.OperationalError: server closed the connection unexpectedly'
@@ -958,7 +1001,10 @@ BEGIN
            OR (COALESCE(p.prepared, h.since) <= t0 - horizon_after
                AND h.holder_type IN ('backend', 'prepared_transaction'))
     ),
-    -- the remember layer: empty, and never called, without the library preloaded
+    -- the remember layer: empty, and never called, without the library
+    -- preloaded.  Its views show names printable already (they came from
+    -- startup packets); the live views show them as pg_stat_activity does,
+    -- and every finding below renders those with connwatch.printable().
     refusals AS (
         SELECT r.*,
                -- who asked, as a key that joins by hashing
@@ -1137,44 +1183,52 @@ BEGIN
            pool_text
            || E'\nsqlalchemy.exc.PendingRollbackError: This Session''s transaction has been rolled back due to a previous exception during flush.'
            || E'\n(once idle_in_transaction_session_timeout ends them, on the next use) sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) server closed the connection unexpectedly' AS client_symptom,
-           format('In the application: end every Session and connection ("with Session(engine) as session:", "with engine.begin() as conn:", or scoped_session.remove() in Flask''s teardown_appcontext) and commit or roll back before slow work. On the server: ALTER ROLE %s SET idle_in_transaction_session_timeout = ''%s'' ends such sessions; SELECT * FROM connwatch.terminate_idle_in_transaction(''%s'', application_name => %L) ends these now, and a connwatch.policies row does it every minute.',
-                  COALESCE(quote_ident(l.usename), '<role>'), iit_setting, iit_setting,
-                  l.application_name) AS advice,
+           format('In the application: end every Session and connection ("with Session(engine) as session:", "with engine.begin() as conn:", or scoped_session.remove() in Flask''s teardown_appcontext) and commit or roll back before slow work. On the server, ALTER ROLE %s IN DATABASE %s SET idle_in_transaction_session_timeout = ''%s''; ends such sessions from their next login on, and SELECT connwatch.terminate_backend(s.pid, s.backend_start, ''diagnose CW101'') FROM (VALUES %s) AS s(pid, backend_start); ends exactly these %s now (a session that has ended since, or whose pid was reused, is left alone).',
+                  COALESCE(l.role_ident, '<role>'), COALESCE(l.database_ident, '<database>'),
+                  iit_setting, l.identities, l.n) AS advice,
            false AS needs_preload,
            l.n::float8 AS weight
-    FROM (SELECT min(CASE WHEN i.application_name <> '' THEN format('application "%s"', i.application_name)
-                          ELSE format('role "%s"', i.usename) END) AS subject,
-                 (array_agg(i.application_name ORDER BY i.idle_for DESC))[1] AS application_name,
-                 (array_agg(i.usename ORDER BY i.idle_for DESC))[1] AS usename,
-                 (array_agg(i.datname ORDER BY i.idle_for DESC))[1] AS datname,
+    -- one finding per application, role and database: the advice acts on
+    -- the sessions found, each by (pid, backend_start), and nothing else
+    FROM (SELECT CASE WHEN i.application_name <> ''
+                      THEN format('application "%s"', connwatch.printable(i.application_name))
+                      ELSE format('role "%s"', connwatch.printable(i.usename)) END AS subject,
+                 connwatch.printable(i.application_name) AS application_name,
+                 connwatch.printable(i.usename) AS usename,
+                 connwatch.printable(i.datname) AS datname,
+                 connwatch.printable_ident(i.usename) AS role_ident,
+                 connwatch.printable_ident(i.datname) AS database_ident,
                  count(*)::integer AS n,
                  max(i.idle_for) AS longest,
-                 (array_agg(i.query ORDER BY i.idle_for DESC))[1] AS last_query,
+                 connwatch.printable((array_agg(i.query ORDER BY i.idle_for DESC))[1]) AS last_query,
                  array_agg(i.pid ORDER BY i.idle_for DESC) AS pids,
+                 string_agg(format('(%s, %L::timestamptz)', i.pid,
+                                   to_char(i.backend_start AT TIME ZONE 'UTC', iso)),
+                            ', ' ORDER BY i.idle_for DESC, i.pid) AS identities,
                  sum(cardinality(i.blocking))::integer AS blocked
           FROM iit AS i
           WHERE i.idle_for >= iit_after
-          GROUP BY i.application_name,
-                   CASE WHEN i.application_name = '' THEN i.usename END) AS l
+          GROUP BY i.application_name, i.usename, i.datname) AS l
 
     UNION ALL
     -- CW102: an application's connections flat at their peak for the whole
     -- window, some waiting or idle in a transaction, while every limit has room
     SELECT 'critical', 'CW102',
-           format('application "%s"', a.application_name),
+           format('application "%s"', connwatch.printable(a.application_name)),
            format('Application "%s" has held exactly %s connections for the last %s, none of them idle, %s waiting on a lock and %s idle in a transaction, while the server has %s free slots: the application''s own pool is exhausted and its requests queue in the client',
-                  a.application_name, p.level, win, a.waiting, a.idle_in_transaction,
+                  connwatch.printable(a.application_name), p.level, win, a.waiting, a.idle_in_transaction,
                   srv.headroom),
-           jsonb_build_object('application', a.application_name, 'role', a.usename,
-                              'database', a.datname, 'connections', p.level,
+           jsonb_build_object('application', connwatch.printable(a.application_name),
+                              'role', connwatch.printable(a.usename),
+                              'database', connwatch.printable(a.datname), 'connections', p.level,
                               'peak', p.hi, 'samples', p.samples,
                               'window_s', round(extract(epoch FROM win)::numeric, 1),
                               'waiting', a.waiting,
                               'idle_in_transaction', a.idle_in_transaction,
                               'server_headroom', srv.headroom),
            pool_text,
-           format('In the application: find what holds the pool''s connections (SELECT * FROM connwatch.sessions WHERE application_name = %L): leaked Sessions (CW101) or lock waits (CW130); raise pool_size or max_overflow only if the role and the server have room for pool_size + max_overflow times the worker processes. On the server nothing is full; idle_in_transaction_session_timeout and lock_timeout free connections that are stuck.',
-                  a.application_name),
+           format('In the application: find what holds the pool''s connections (SELECT * FROM connwatch.sessions WHERE application_name = %s): leaked Sessions (CW101) or lock waits (CW130); raise pool_size or max_overflow only if the role and the server have room for pool_size + max_overflow times the worker processes. On the server nothing is full; idle_in_transaction_session_timeout and lock_timeout free connections that are stuck.',
+                  COALESCE(connwatch.printable_literal(a.application_name), '<application>')),
            true,
            a.total::float8
     FROM plateau_candidates AS a
@@ -1190,7 +1244,7 @@ BEGIN
            CASE lim.scope WHEN 'server' THEN 'CW103' WHEN 'reserved' THEN 'CW104'
                           WHEN 'role' THEN 'CW105' ELSE 'CW106' END,
            CASE WHEN lim.scope IN ('server', 'reserved') THEN 'server'
-                ELSE format('%s "%s"', lim.scope, lim.name) END,
+                ELSE format('%s "%s"', lim.scope, connwatch.printable(lim.name)) END,
            CASE lim.scope
            WHEN 'server' THEN
                format('%s of the %s connection slots ordinary roles may use are taken (%s%%)%s; the busiest applications: %s',
@@ -1204,22 +1258,22 @@ BEGIN
                       COALESCE(top.list, '(hidden)'))
            ELSE
                format('%s "%s" uses %s of its CONNECTION LIMIT %s (%s%%)%s; its applications: %s',
-                      initcap(lim.scope), lim.name, lim.used, lim.max, lim.pct_used,
+                      initcap(lim.scope), connwatch.printable(lim.name), lim.used, lim.max, lim.pct_used,
                       CASE WHEN lim.headroom = 0 THEN ': its next login is refused' ELSE '' END,
                       COALESCE(top.list, '(hidden)'))
            END,
            jsonb_build_object('scope', lim.scope, 'used', lim.used, 'max', lim.max,
                               'headroom', lim.headroom, 'pct_used', lim.pct_used,
                               'applications', COALESCE(top.counts, '{}'))
-           || CASE lim.scope WHEN 'role' THEN jsonb_build_object('role', lim.name)
-                             WHEN 'database' THEN jsonb_build_object('database', lim.name)
+           || CASE lim.scope WHEN 'role' THEN jsonb_build_object('role', connwatch.printable(lim.name))
+                             WHEN 'database' THEN jsonb_build_object('database', connwatch.printable(lim.name))
                              ELSE '{}' END,
            CASE lim.scope
            WHEN 'role' THEN
-               libpq_prefix || format('FATAL:  too many connections for role "%s"', lim.name)
-               || format(E'\nJDBC: org.postgresql.util.PSQLException: FATAL: too many connections for role "%s"', lim.name)
+               libpq_prefix || format('FATAL:  too many connections for role "%s"', connwatch.printable(lim.name))
+               || format(E'\nJDBC: org.postgresql.util.PSQLException: FATAL: too many connections for role "%s"', connwatch.printable(lim.name))
            WHEN 'database' THEN
-               libpq_prefix || format('FATAL:  too many connections for database "%s"', lim.name)
+               libpq_prefix || format('FATAL:  too many connections for database "%s"', connwatch.printable(lim.name))
            ELSE
                libpq_prefix || 'FATAL:  remaining connection slots are reserved for non-replication superuser connections'
                || E'\n(16 and later) ' || libpq_prefix || 'FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute'
@@ -1228,11 +1282,11 @@ BEGIN
            END || E'\n(applications whose pools wait for a connection) ' || pool_text,
            CASE lim.scope
            WHEN 'role' THEN
-               format('Size the pools of role "%s" to fit: pool_size + max_overflow, times the worker processes of every application logging in as it, must stay below %s; or raise it: ALTER ROLE %I CONNECTION LIMIT <n>. Look for leaked sessions first (CW101).',
-                      lim.name, lim.max, lim.name)
+               format('Size the pools of role "%s" to fit: pool_size + max_overflow, times the worker processes of every application logging in as it, must stay below %s; or raise the role''s CONNECTION LIMIT (ALTER ROLE). Look for leaked sessions first (CW101).',
+                      connwatch.printable(lim.name), lim.max)
            WHEN 'database' THEN
-               format('Size the pools of the applications on database "%s" to fit below %s, or raise it: ALTER DATABASE %I CONNECTION LIMIT <n>. Look for leaked sessions first (CW101).',
-                      lim.name, lim.max, lim.name)
+               format('Size the pools of the applications on database "%s" to fit below %s, or raise the database''s CONNECTION LIMIT (ALTER DATABASE). Look for leaked sessions first (CW101).',
+                      connwatch.printable(lim.name), lim.max)
            ELSE
                'Find who holds the slots (SELECT * FROM connwatch.connection_summary): leaked sessions (CW101) and pools larger than needed; put a pooler (PgBouncer) in front of many application processes; give each application role a CONNECTION LIMIT so that one cannot take every slot; raise max_connections only with the memory for it.'
            END,
@@ -1240,9 +1294,9 @@ BEGIN
            lim.pct_used::float8
     FROM limits AS lim
     LEFT JOIN LATERAL (
-        SELECT string_agg(format('%s (%s)', t.application_name, t.n), ', '
+        SELECT string_agg(format('%s (%s)', connwatch.printable(t.application_name), t.n), ', '
                           ORDER BY t.n DESC, t.application_name) AS list,
-               jsonb_object_agg(t.application_name, t.n) AS counts
+               jsonb_object_agg(connwatch.printable(t.application_name), t.n) AS counts
         FROM (SELECT s.application_name, sum(s.total)::integer AS n
               FROM summary AS s
               WHERE s.application_name IS NOT NULL
@@ -1328,20 +1382,31 @@ BEGIN
                    ELSE '' END,
            CASE x.holder_type
            WHEN 'backend' THEN
-               format('End the transaction: in the application commit or roll back (a leaked Session, a long report in one transaction, a cursor left open); on the server SELECT connwatch.terminate_backend(pid, backend_start) FROM connwatch.sessions WHERE pid = %s ends it now, and idle_in_transaction_session_timeout or a connwatch policy keeps it from coming back.',
-                      x.pid)
+               format('End the transaction: in the application commit or roll back (a leaked Session, a long report in one transaction, a cursor left open); on the server %s, and idle_in_transaction_session_timeout or a connwatch policy keeps it from coming back.',
+                      CASE WHEN b.backend_start IS NOT NULL
+                           THEN format('SELECT connwatch.terminate_backend(%s, %L::timestamptz, ''diagnose CW120''); ends it now (and nothing else: not a session that reuses its pid)',
+                                       x.pid, to_char(b.backend_start AT TIME ZONE 'UTC', iso))
+                           ELSE 'end it once its session is found in connwatch.sessions (its start time was not visible)' END)
            WHEN 'prepared_transaction' THEN
-               format('Ask the transaction manager whether "%s" committed, then COMMIT PREPARED %L or ROLLBACK PREPARED %L (in database "%s"); if nothing uses two-phase commit, set max_prepared_transactions = 0.',
-                      x.holder, x.holder, x.holder, x.datname)
+               format('Ask the transaction manager whether "%s" committed, then, connected to database %s, COMMIT PREPARED %s; or ROLLBACK PREPARED %s; if nothing uses two-phase commit, set max_prepared_transactions = 0.',
+                      x.holder, COALESCE(x.database_ident, '<database>'),
+                      COALESCE(x.holder_literal, '<gid>'), COALESCE(x.holder_literal, '<gid>'))
            WHEN 'walsender_feedback' THEN
                'Shorten the standby''s queries, or set hot_standby_feedback = off there and accept query cancellations (max_standby_streaming_delay).'
            ELSE
-               format('If nothing will consume it again, SELECT pg_drop_replication_slot(%L); otherwise bring its consumer back; max_slot_wal_keep_size bounds what a slot may keep.',
-                      x.holder)
+               format('If nothing will consume it again, SELECT pg_drop_replication_slot(%s); (otherwise bring its consumer back); max_slot_wal_keep_size bounds what a slot may keep.',
+                      COALESCE(x.holder_literal, '<slot>'))
            END,
            false,
            x.xmin_age::float8
-    FROM (SELECT h.*,
+    FROM (SELECT h.holder_type, h.pid, h.xmin, h.xmin_age, h.since,
+                 connwatch.printable(h.holder) AS holder,
+                 connwatch.printable_literal(h.holder) AS holder_literal,
+                 connwatch.printable(h.application_name) AS application_name,
+                 connwatch.printable(h.usename) AS usename,
+                 connwatch.printable(h.datname) AS datname,
+                 connwatch.printable_ident(h.datname) AS database_ident,
+                 h.state,
                  row_number() OVER (PARTITION BY h.holder_type = 'backend'
                                     ORDER BY h.since) AS n
           FROM held AS h
@@ -1350,28 +1415,35 @@ BEGIN
           WHERE h.holder_type <> 'backend'
              OR h.xmin_age = (SELECT max(b.xmin_age) FROM held AS b
                               WHERE b.holder_type = 'backend')) AS x
+    -- the session's start, so that the advice cannot reach a reused pid
+    LEFT JOIN LATERAL (
+        SELECT t.backend_start FROM connwatch.long_transactions(interval '0') AS t
+        WHERE x.holder_type = 'backend' AND t.pid = x.pid
+    ) AS b ON true
     WHERE x.holder_type <> 'backend' OR x.n <= 3
 
     UNION ALL
     -- CW130: an idle-in-transaction session at the head of a lock chain
     SELECT 'critical', 'CW130', format('pid %s', i.pid),
            format('Session pid %s of application "%s" (role "%s", database "%s") has been idle in a transaction for %s holding locks that %s session%s for directly, %s in all behind it; its last statement: %s',
-                  i.pid, i.application_name, i.usename, i.datname,
+                  i.pid, connwatch.printable(i.application_name),
+                  connwatch.printable(i.usename), connwatch.printable(i.datname),
                   date_trunc('second', i.idle_for), cardinality(i.blocking),
                   CASE WHEN cardinality(i.blocking) = 1 THEN ' waits' ELSE 's wait' END,
-                  chain.stuck, left(COALESCE(i.query, '(hidden)'), 200)),
+                  chain.stuck, left(COALESCE(connwatch.printable(i.query), '(hidden)'), 200)),
            jsonb_build_object('pid', i.pid, 'backend_start', i.backend_start,
-                              'application', i.application_name, 'role', i.usename,
-                              'database', i.datname,
+                              'application', connwatch.printable(i.application_name),
+                              'role', connwatch.printable(i.usename),
+                              'database', connwatch.printable(i.datname),
                               'idle_s', round(extract(epoch FROM i.idle_for)::numeric, 1),
                               'waiting', cardinality(i.blocking), 'waiting_pids', i.blocking,
-                              'stuck_behind', chain.stuck, 'last_query', i.query),
+                              'stuck_behind', chain.stuck, 'last_query', connwatch.printable(i.query)),
            'The sessions behind it hang until a timeout:'
            || E'\npsycopg2.errors.LockNotAvailable: canceling statement due to lock timeout'
            || E'\npsycopg2.errors.QueryCanceled: canceling statement due to statement timeout'
            || E'\n(their pools then run dry) ' || pool_text,
-           format('End the transaction that holds the locks: SELECT connwatch.terminate_backend(%s, %L) ends it now. In the application, commit before slow work (HTTP calls, user think time) and close every Session; on the server idle_in_transaction_session_timeout and lock_timeout bound the damage.',
-                  i.pid, i.backend_start),
+           format('End the transaction that holds the locks: SELECT connwatch.terminate_backend(%s, %L::timestamptz, ''diagnose CW130''); ends it now (and nothing else: not a session that reuses its pid). In the application, commit before slow work (HTTP calls, user think time) and close every Session; on the server idle_in_transaction_session_timeout and lock_timeout bound the damage.',
+                  i.pid, to_char(i.backend_start AT TIME ZONE 'UTC', iso)),
            false,
            chain.stuck::float8
     FROM iit AS i
@@ -1562,7 +1634,9 @@ BEGIN
                   round(extract(epoch FROM net_idle)::numeric), current_setting('tcp_keepalives_idle')),
            false,
            s.n::float8
-    FROM (SELECT a.application_name, a.usename, a.datname,
+    FROM (SELECT connwatch.printable(a.application_name) AS application_name,
+                 connwatch.printable(a.usename) AS usename,
+                 connwatch.printable(a.datname) AS datname,
                  count(*) AS n, max(a.state_age) AS longest
           FROM connwatch.sessions() AS a
           WHERE net_idle > interval '0'
@@ -1586,8 +1660,8 @@ BEGIN
     SELECT 'info', 'CW191', 'server',
            format('%s session%s of other roles %s hidden from role "%s": their state was not judged', h.n,
                   CASE WHEN h.n = 1 THEN '' ELSE 's' END,
-                  CASE WHEN h.n = 1 THEN 'is' ELSE 'are' END, current_user),
-           jsonb_build_object('hidden_sessions', h.n, 'role', current_user),
+                  CASE WHEN h.n = 1 THEN 'is' ELSE 'are' END, connwatch.printable(current_user)),
+           jsonb_build_object('hidden_sessions', h.n, 'role', connwatch.printable(current_user)),
            '',
            'Run diagnose() as a member of pg_monitor or pg_read_all_stats.',
            false,
@@ -1636,14 +1710,14 @@ SET search_path = pg_catalog, pg_temp
 AS $metrics$
 WITH
 connection_limit AS (
-    SELECT l.scope, COALESCE(l.name, '') AS name, l.used, l.max, l.headroom
+    SELECT l.scope, COALESCE(connwatch.printable(l.name), '') AS name, l.used, l.max, l.headroom
     FROM connwatch.connection_limits() AS l
     WHERE l.max IS NOT NULL
     ORDER BY l.scope, 2
 ),
 application AS (
     WITH g AS (
-      SELECT COALESCE(NULLIF(s.application_name, ''), '(none)') AS application,
+      SELECT COALESCE(NULLIF(connwatch.printable(s.application_name), ''), '(none)') AS application,
              s.total, s.active, s.idle, s.idle_in_transaction,
              s.idle_in_transaction_aborted, s.other, s.insufficient_privilege
       FROM connwatch.connection_summary() AS s
@@ -1675,7 +1749,7 @@ application AS (
 ),
 idle_in_transaction AS (
     WITH g AS (
-      SELECT COALESCE(NULLIF(s.application_name, ''), '(none)') AS application,
+      SELECT COALESCE(NULLIF(connwatch.printable(s.application_name), ''), '(none)') AS application,
              s.total, s.idle_in_transaction, s.idle_in_transaction_aborted,
              s.longest_idle_in_transaction
       FROM connwatch.connection_summary() AS s

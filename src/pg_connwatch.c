@@ -8,7 +8,13 @@
  * of one of its functions, and defines its settings then.  Settings that
  * only shape what a caller is shown are USERSET; the safety settings of the
  * act layer (protections, kill budget) are SUSET, so that a cleanup role
- * cannot switch them off for its own session.
+ * cannot switch them off for its own session.  So are the thresholds of
+ * diagnose() and of the limits' status (warning_pct, critical_pct): they
+ * decide what a superuser's session and the metrics exporter are told, and
+ * a database owner must not be able to silence them with ALTER DATABASE
+ * ... SET.  (XXX: without shared_preload_libraries, a session that has not
+ * loaded the library yet can still store such a value as a placeholder,
+ * which a later login applies; with the library preloaded it cannot.)
  *
  * The thresholds of connwatch.diagnose() are read by that SQL function
  * with current_setting(); they are defined here so that they have types,
@@ -131,7 +137,7 @@ cw_define_diagnose_settings(void)
 							&cw_diagnose_window_s,
 							15 * 60,
 							1, 7 * 24 * 60 * 60,
-							PGC_USERSET,
+							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
@@ -141,7 +147,7 @@ cw_define_diagnose_settings(void)
 							&cw_diagnose_idle_in_transaction_ms,
 							60 * 1000,
 							1, INT_MAX,
-							PGC_USERSET,
+							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
@@ -151,7 +157,7 @@ cw_define_diagnose_settings(void)
 							&cw_diagnose_horizon_age_s,
 							30 * 60,
 							1, INT_MAX,
-							PGC_USERSET,
+							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
@@ -161,7 +167,7 @@ cw_define_diagnose_settings(void)
 							&cw_diagnose_xmin_age,
 							50 * 1000 * 1000,
 							1, INT_MAX,
-							PGC_USERSET,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 
@@ -171,7 +177,7 @@ cw_define_diagnose_settings(void)
 							 &cw_diagnose_churn_rate,
 							 10.0,
 							 0.01, 1000000.0,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 
@@ -181,7 +187,7 @@ cw_define_diagnose_settings(void)
 							&cw_diagnose_network_idle_timeout_s,
 							0,
 							0, INT_MAX,
-							PGC_USERSET,
+							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 }
@@ -205,7 +211,7 @@ _PG_init(void)
 							 &cw_warning_pct,
 							 80.0,
 							 0.0, 100.0,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 
@@ -215,7 +221,7 @@ _PG_init(void)
 							 &cw_critical_pct,
 							 95.0,
 							 0.0, 100.0,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 

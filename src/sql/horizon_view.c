@@ -18,6 +18,7 @@
 
 #include "datums.h"
 #include "observe/xmin_horizon.h"
+#include "printable.h"
 #include "sql/srf.h"
 
 #define CW_XMIN_HORIZON_COLS	10
@@ -41,7 +42,9 @@ cw_xmin_horizon(PG_FUNCTION_ARGS)
 		bool		nulls[CW_XMIN_HORIZON_COLS] = {0};
 
 		values[0] = CStringGetTextDatum(cw_holder_type_name(holder->type));
-		values[1] = CStringGetTextDatum(holder->name);
+		/* a prepared transaction's GID is any login role's choice */
+		values[1] = CStringGetTextDatum(cw_printable(holder->name,
+													 cw_printable_keeps_unicode()));
 		values[2] = Int32GetDatum(holder->pid);
 		nulls[2] = (holder->pid == 0);
 		values[3] = cw_database_datum(&set->names, holder->datid, &nulls[3]);

@@ -40,6 +40,7 @@
 #include "utils/tuplestore.h"
 
 #include "compat.h"
+#include "printable.h"
 #include "remember/refusals.h"
 #include "remember/sessions.h"
 #include "remember/shared_state.h"
@@ -82,30 +83,29 @@ cw_caller_sees_login(const char *usename)
 }
 
 /*
- * A NUL-terminated copy of a name from shared memory, valid in the
- * database encoding: bytes that are not are replaced by '?'.
+ * A name from shared memory as it may be shown: clipped to NAMEDATALEN - 1
+ * bytes, then rendered printable (printable.c).  These names came from
+ * startup packets nobody authenticated, so a control character, an escape
+ * sequence or an invalid byte is shown escaped; a name is then longer than
+ * it was, and a name column keeps its first NAMEDATALEN - 1 bytes.
  */
 static char *
 cw_valid_string(const char *raw)
 {
 	char	   *copy = pnstrdup(raw, NAMEDATALEN - 1);
-	int			len = strlen(copy);
-	char	   *p;
 
-	if (pg_verify_mbstr(GetDatabaseEncoding(), copy, len, true))
-		return copy;
-	for (p = copy; *p; p++)
-		if (IS_HIGHBIT_SET(*p) || (unsigned char) *p < 0x20)
-			*p = '?';
-	return copy;
+	return cw_printable(copy, cw_printable_keeps_unicode());
 }
 
 static Datum
 cw_name_value(const char *name)
 {
 	NameData   *data = palloc0(sizeof(NameData));
+	char	   *shown = cw_valid_string(name);
 
-	strlcpy(NameStr(*data), cw_valid_string(name), NAMEDATALEN);
+	/* whole characters only: an escaped name may be longer than a name */
+	memcpy(NameStr(*data), shown,
+		   pg_mbcliplen(shown, strlen(shown), NAMEDATALEN - 1));
 	return NameGetDatum(data);
 }
 
