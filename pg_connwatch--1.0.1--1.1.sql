@@ -335,8 +335,9 @@ BEGIN
     ),
     -- the remember layer: empty, and never called, without the library
     -- preloaded.  Its views show names printable already (they came from
-    -- startup packets); the live views show them as pg_stat_activity does,
-    -- and every finding below renders those with connwatch.printable().
+    -- startup packets), and so do the live views query text; the live views
+    -- show names as pg_stat_activity does, and every finding below renders
+    -- those with connwatch.printable().
     refusals AS (
         SELECT r.*,
                -- who asked, as a key that joins by hashing
@@ -532,7 +533,7 @@ BEGIN
                  connwatch.printable_ident(i.datname) AS database_ident,
                  count(*)::integer AS n,
                  max(i.idle_for) AS longest,
-                 connwatch.printable((array_agg(i.query ORDER BY i.idle_for DESC))[1]) AS last_query,
+                 (array_agg(i.query ORDER BY i.idle_for DESC))[1] AS last_query,
                  array_agg(i.pid ORDER BY i.idle_for DESC) AS pids,
                  string_agg(format('(%s, %L::timestamptz)', i.pid,
                                    to_char(i.backend_start AT TIME ZONE 'UTC', iso)),
@@ -762,14 +763,14 @@ BEGIN
                   connwatch.printable(i.usename), connwatch.printable(i.datname),
                   date_trunc('second', i.idle_for), cardinality(i.blocking),
                   CASE WHEN cardinality(i.blocking) = 1 THEN ' waits' ELSE 's wait' END,
-                  chain.stuck, left(COALESCE(connwatch.printable(i.query), '(hidden)'), 200)),
+                  chain.stuck, left(COALESCE(i.query, '(hidden)'), 200)),
            jsonb_build_object('pid', i.pid, 'backend_start', i.backend_start,
                               'application', connwatch.printable(i.application_name),
                               'role', connwatch.printable(i.usename),
                               'database', connwatch.printable(i.datname),
                               'idle_s', round(extract(epoch FROM i.idle_for)::numeric, 1),
                               'waiting', cardinality(i.blocking), 'waiting_pids', i.blocking,
-                              'stuck_behind', chain.stuck, 'last_query', connwatch.printable(i.query)),
+                              'stuck_behind', chain.stuck, 'last_query', i.query),
            'The sessions behind it hang until a timeout:'
            || E'\npsycopg2.errors.LockNotAvailable: canceling statement due to lock timeout'
            || E'\npsycopg2.errors.QueryCanceled: canceling statement due to statement timeout'

@@ -65,7 +65,7 @@ SELECT a.application_name,
                 ('xact_age', (s.xact_age IS NULL) = (a.xact_start IS NULL) AND (s.xact_age IS NULL OR s.xact_age > '0')),
                 ('state_age', (s.state_age IS NULL) = (a.state_change IS NULL) AND (s.state_age IS NULL OR s.state_age > '0')),
                 ('blocked_by', s.blocked_by IS NOT DISTINCT FROM pg_blocking_pids(a.pid)),
-                ('query', s.query IS NOT DISTINCT FROM a.query)
+                ('query', s.query IS NOT DISTINCT FROM connwatch.printable(a.query))
              ) AS v(col, same)
              WHERE NOT v.same) AS differing
 FROM pg_stat_activity AS a
@@ -128,7 +128,7 @@ SELECT count(*) FILTER (WHERE backend_type = 'checkpointer') AS checkpointer,
 FROM connwatch.sessions;
 
 -- The caller's own row: active, running this very statement.
-SELECT state, query = current_query() AS own_query, backend_xid IS NULL AS no_xid,
+SELECT state, query = connwatch.printable(current_query()) AS own_query, backend_xid IS NULL AS no_xid,
        wait_event IS NULL AS not_waiting, blocked_by
 FROM connwatch.sessions
 WHERE pid = pg_backend_pid();

@@ -65,7 +65,7 @@ SELECT t.application_name,
                 ('blocking', t.blocking IS NOT DISTINCT FROM
                     ARRAY(SELECT w.pid FROM pg_stat_activity AS w
                           WHERE a.pid = ANY (pg_blocking_pids(w.pid)) ORDER BY w.pid)),
-                ('query', t.query IS NOT DISTINCT FROM a.query)
+                ('query', t.query IS NOT DISTINCT FROM connwatch.printable(a.query))
              ) AS v(col, same)
              WHERE NOT v.same) AS differing
 FROM connwatch.long_transactions('0') AS t

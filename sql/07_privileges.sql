@@ -78,7 +78,7 @@ SELECT dblink_connect('q_member', regress_cw_connstr('regress_cw_q_member', user
 -- only pid, database, role, application_name, xid and xmin.
 SELECT * FROM dblink('q_nopriv', $$
     SELECT application_name, datname, usename, backend_type, state,
-           CASE WHEN query = current_query() THEN '(this very query)' ELSE query END AS query,
+           CASE WHEN query = connwatch.printable(current_query()) THEN '(this very query)' ELSE query END AS query,
            backend_xid IS NOT NULL AS has_xid,
            client_port IS NULL AS no_port,
            backend_start IS NULL AS no_start, xact_start IS NULL AS no_xact_start,
@@ -181,7 +181,7 @@ LANGUAGE sql AS $f$
                a.application_name, a.client_addr, a.client_port,
                a.backend_start, a.xact_start, a.query_start, a.state_change,
                a.state, a.wait_event_type, a.wait_event,
-               a.backend_xid, a.backend_xmin, age(a.backend_xmin), a.query,
+               a.backend_xid, a.backend_xmin, age(a.backend_xmin), connwatch.printable(a.query),
                a.backend_start IS NULL, a.xact_start IS NULL, a.state_change IS NULL,
                CASE WHEN a.query <> '<insufficient privilege>' THEN pg_blocking_pids(a.pid) END)
       $w$, 10),
@@ -197,7 +197,7 @@ LANGUAGE sql AS $f$
                t.state_change, t.xact_start, t.backend_xid, t.backend_xmin, t.query)
               IS DISTINCT FROM
               (a.datname, a.usename, a.application_name, a.client_addr, a.state,
-               a.state_change, a.xact_start, a.backend_xid, a.backend_xmin, a.query)
+               a.state_change, a.xact_start, a.backend_xid, a.backend_xmin, connwatch.printable(a.query))
       $w$, 10),
       regress_cw_wait($w$
         SELECT count(*) = 0
@@ -209,7 +209,7 @@ LANGUAGE sql AS $f$
                      AND pid <> pg_backend_pid()) AS a
                ON a.pid = t.pid
         WHERE t.pid IS NULL OR a.pid IS NULL
-           OR (t.state, t.xact_start, t.query) IS DISTINCT FROM (a.state, a.xact_start, a.query)
+           OR (t.state, t.xact_start, t.query) IS DISTINCT FROM (a.state, a.xact_start, connwatch.printable(a.query))
       $w$, 10),
       regress_cw_wait($w$
         SELECT count(*) = 0

@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 
 #include "datums.h"
+#include "printable.h"
 
 Datum
 cw_name_datum(const NameData *name, bool *isnull)
@@ -103,7 +104,11 @@ Datum
 cw_query_datum(const CwBackend *be, bool *isnull)
 {
 	*isnull = !be->have_query;
-	return be->have_query ? CStringGetTextDatum(be->query) : (Datum) 0;
+	if (!be->have_query)
+		return (Datum) 0;
+	/* any client's text: its line breaks and escape sequences shown escaped */
+	return CStringGetTextDatum(cw_printable(be->query,
+											cw_printable_keeps_unicode()));
 }
 
 /* now - since, as the interval timestamptz subtraction gives; NULL if unset */
