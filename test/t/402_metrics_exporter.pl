@@ -351,9 +351,57 @@ is(join('; ', @differ), '', 'metrics() and the exporter report the same values (
 	my $odd = session($node, qq{odd"app\\x});
 	my $text = $node->safe_psql('postgres', 'SELECT connwatch.metrics()') =~ s/\n*\z/\n/r;
 	my $p = openmetrics_parse($text, 'metrics() with an application name to escape');
-	cmp_ok($p->{'pg_connwatch_application_sessions{application="odd\\"app\\\\x",state="idle"}'} // -1, '==', 1,
-		'an application name with a quote and a backslash comes back as it was');
+	# connwatch.printable() doubles the backslash, the exposition format
+	# escapes the quote and both backslashes
+	cmp_ok($p->{'pg_connwatch_application_sessions{application="odd\\"app\\\\\\\\x",state="idle"}'} // -1, '==', 1,
+		'an application name with a quote and a backslash comes back as connwatch.printable() shows it');
 	close_session($odd);
+}
+
+# Names that are not valid UTF-8: a role with only CREATEDB creates, from a
+# LATIN1 database, a database whose name has the byte 0xe9, with a CONNECTION
+# LIMIT; roles "caf<0xe9>" and "caf" have one too.  The exporter keeps
+# scraping (0.11 panicked on such a label), every label is valid UTF-8 and
+# no series is there twice.
+{
+	$node->safe_psql('postgres', q{
+CREATE ROLE regress_creator LOGIN CREATEDB;
+CREATE DATABASE latin ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+CREATE ROLE caf LOGIN CONNECTION LIMIT 3;
+});
+	local $ENV{PGCLIENTENCODING} = 'LATIN1';
+	my ($ret, $out, $err) = $node->psql('latin',
+		qq{CREATE DATABASE "caf\xe9db" CONNECTION LIMIT 5 TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C';},
+		connstr => "host=$socket port=$port dbname=latin user=regress_creator");
+	is($ret, 0, 'a CREATEDB role names a database with a LATIN1 byte') or diag $err;
+	$node->safe_psql('latin', qq{CREATE ROLE "caf\xe9" LOGIN CONNECTION LIMIT 4;});
+	delete $ENV{PGCLIENTENCODING};
+
+	start_exporter();
+	my $scraped = scrape();
+	ok(defined $scraped, 'invalid UTF-8 names: the exporter answers');
+	my $e = samples($scraped // '');
+	is($e->{pg_exporter_last_scrape_error}, 0, 'invalid UTF-8 names: the scrape had no error');
+	is($e->{'pg_connwatch_connection_limit_max{name="caf\\\\xe9db",scope="database"}'}, 5,
+		'invalid UTF-8 names: the database is labelled with its byte escaped');
+	is($e->{'pg_connwatch_connection_limit_max{name="caf",scope="role"}'}, 3,
+		'invalid UTF-8 names: role caf keeps its own series');
+	is($e->{'pg_connwatch_connection_limit_max{name="caf\\\\xe9",scope="role"}'}, 4,
+		'invalid UTF-8 names: and role caf<0xe9> its own');
+	stop_exporter();
+
+	my $text = $node->safe_psql('postgres', 'SELECT connwatch.metrics()') =~ s/\n*\z/\n/r;
+	my %counter = map { $_ => 1 } $text =~ /^# TYPE (\S+) counter$/mg;
+	lint(join('', map {
+			s/^# (HELP|TYPE) (\S+)/"# $1 " . ($counter{$2} ? "$2_total" : $2)/e;
+			$_
+		} grep { !/^# EOF$/ } split /^/m, $text),
+		'metrics() with names that are not valid UTF-8 (classic format)');
+	my $p = openmetrics_parse($text, 'metrics() with names that are not valid UTF-8');
+	my %seen;
+	my @dups = grep { /^[a-z]/ && $seen{ s/ [^ ]+$//r }++ } split /\n/, $text;
+	is("@dups", '', 'metrics(): no series twice');
+	$node->safe_psql('postgres', q{DROP ROLE caf; DROP DATABASE latin;});
 }
 
 #
