@@ -372,14 +372,23 @@ reset_remembered();
 {
 	my $dbh = connect_as('regress_app', 'behind-firewall', '127.0.0.1') or die $DBI::errstr;
 	sleep 2;
+	# the thresholds are a superuser's to set (SUSET): a pg_monitor role
+	# may not, a superuser may for it
 	my $watcher = connect_as('regress_watcher', 'watcher');
-	$watcher->do(q{SET connwatch.diagnose_network_idle_timeout = '1s'});
+	ok(!$watcher->do(q{SET connwatch.diagnose_network_idle_timeout = '1s'}),
+		'firewall: a pg_monitor role cannot set a threshold');
+	like($watcher->errstr, qr/permission denied to set parameter/, 'firewall: permission denied');
+	$watcher->disconnect;
+	$node->safe_psql('postgres',
+		q{ALTER ROLE regress_watcher SET connwatch.diagnose_network_idle_timeout = '1s'});
+	$watcher = connect_as('regress_watcher', 'watcher');
 	my $rows = $watcher->selectall_arrayref(
 		q{SELECT code, subject FROM connwatch.diagnose() WHERE code = 'CW170'});
 	is_deeply($rows, [ [ 'CW170', 'application "behind-firewall"' ] ],
 		'firewall: the idle TCP connection is reported');
 	$watcher->disconnect;
 	$dbh->disconnect;
+	$node->safe_psql('postgres', q{ALTER ROLE regress_watcher RESET ALL});
 }
 
 #
