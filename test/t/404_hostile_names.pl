@@ -23,6 +23,7 @@
 #   - diagnose() with client_encoding WIN1252 and LATIN1 after ten refusals
 #     claiming an emoji role;
 #   - no raw control character in the remember layer's views, xmin_horizon,
+#     the live views' query and application_name,
 #     diagnose() or metrics().
 
 use strict;
@@ -429,6 +430,21 @@ sub startup_packet
 		my @bad = grep { my $r = $_; grep { !printable_ok($_) } @$r } @$rows;
 		is(scalar(@bad), 0, "connwatch.$view: no raw control character") or diag explain $bad[0];
 	}
+	# the live views: query text (any client's) and application names (the
+	# server cleans them) are printable; role and database names are shown
+	# as pg_stat_activity shows them
+	my $q = connect_as('regress_app', 'live-query');
+	$q->begin_work;
+	$q->do("SELECT 1 /* \e]0;title\a\n */");
+	for my $view (qw(sessions idle_in_transaction long_transactions))
+	{
+		my $rows = $super->selectall_arrayref("SELECT application_name, query FROM connwatch.$view");
+		my @bad = grep { my $r = $_; grep { !printable_ok($_) } @$r } @$rows;
+		is(scalar(@bad), 0, "connwatch.$view: application_name and query printable")
+		  or diag explain $bad[0];
+	}
+	$q->rollback;
+	$q->disconnect;
 	my ($metrics) = $super->selectrow_array('SELECT connwatch.metrics()');
 	ok(printable_ok($metrics, 1), 'metrics(): no raw control character');
 	my %series;
