@@ -40,6 +40,7 @@
 #include "utils/tuplestore.h"
 
 #include "compat.h"
+#include "remember/persistence.h"
 #include "remember/refusals.h"
 #include "remember/sessions.h"
 #include "remember/shared_state.h"
@@ -338,6 +339,7 @@ cw_reset_ledgers(PG_FUNCTION_ARGS)
 	cw_reset_refusals();
 	cw_reset_endings();
 	cw_remember->ledgers_reset_at = GetCurrentTimestamp();
+	cw_forget_saved_ledgers();
 	LWLockRelease(cw_remember->lock);
 	PG_RETURN_VOID();
 }
@@ -349,6 +351,7 @@ cw_reset_peaks_function(PG_FUNCTION_ARGS)
 	cw_remember_require();
 	LWLockAcquire(cw_remember->lock, LW_EXCLUSIVE);
 	cw_reset_peaks();
+	cw_forget_saved_ledgers();
 	LWLockRelease(cw_remember->lock);
 	PG_RETURN_VOID();
 }
