@@ -22,11 +22,12 @@
  * asked for a fast shutdown (a watch on its SIGINT handler, installed at
  * start), and "by another session" otherwise.  What cannot be seen at all:
  * a backend killed by SIGKILL or crashing runs no callback (and the server
- * restarts, re-creating the ledgers).
+ * restarts, re-creating the ledgers from the worker's last copy).
  *
  * Concurrency: peaks and endings are shared hash tables under the
- * ledger lock, held for one update.  The per-session state here is the
- * backend's own.
+ * ledger lock, held for one update (or, when the endings ledger is full,
+ * for one eviction pass over it: no allocation, nothing that can raise).
+ * The per-session state here is the backend's own.
  *
  *-------------------------------------------------------------------------
  */
