@@ -8,7 +8,9 @@
  *
  * The file is pg_stat/pg_connwatch.ledgers: a header (magic, format, the
  * sizes of the keys and of the enums, so that a library with another
- * layout ignores it), then the refusal, ending and peak entries.  It is
+ * layout ignores it), the refusal, ending and peak entries, then a trailer
+ * naming the data directory that wrote it (a base backup copies pg_stat/:
+ * a standby made from a running primary must not start with its ledgers).  It is
  * always written aside (.tmp), flushed, and renamed into place, so a crash
  * in the middle of a write leaves the previous copy.
  *
@@ -50,6 +52,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "miscadmin.h"
@@ -92,6 +95,22 @@ typedef struct CwLedgerHeader
 	int32		nendings;
 	int32		npeaks;
 } CwLedgerHeader;
+
+/*
+ * After the entries: which data directory wrote the file.  A base backup
+ * copies pg_stat/, so without it a standby made from a running primary
+ * would start with the primary's ledgers.  A file without a trailer (a
+ * clean shutdown of 1.0.1) is accepted as before.
+ */
+#define CW_LEDGER_TRAILER_MAGIC	0x43574454	/* "CWDT" */
+
+typedef struct CwLedgerTrailer
+{
+	uint32		magic;
+	uint32		padding;
+	uint64		data_dir_device;
+	uint64		data_dir_inode;
+} CwLedgerTrailer;
 
 typedef struct CwSavedRefusal
 {
@@ -141,6 +160,8 @@ static bool cw_check_peak(const CwPeakEntry *saved, TimestampTz now,
 						  CwLoadProblems *problems);
 static void cw_report_problems(const CwLoadProblems *problems);
 static void cw_fill_header(CwLedgerHeader *header);
+static void cw_fill_trailer(CwLedgerTrailer *trailer);
+static bool cw_written_elsewhere(FILE *file);
 static bool cw_copy_ledgers(CwLedgerCopy *copy, bool take_lock);
 static bool cw_write_file(const CwLedgerCopy *copy);
 
@@ -335,6 +356,14 @@ cw_load_ledgers(void)
 						CW_LEDGER_FILE)));
 		goto done;
 	}
+	if (cw_written_elsewhere(file))
+	{
+		ereport(LOG,
+				(errmsg("ignoring pg_connwatch's ledger file \"%s\": written by the server of another data directory",
+						CW_LEDGER_FILE),
+				 errdetail("A base backup or a copy of the data directory carries the ledgers of the server it was taken from.")));
+		goto done;
+	}
 
 	if (!cw_valid_time(header.ledgers_reset_at, now, false) ||
 		!cw_valid_time(header.peaks_reset_at, now, false))
@@ -390,6 +419,48 @@ done:
 	/* without periodic copies, a crash later must not bring these back */
 	if (cw_ledger_persist_interval_s <= 0)
 		unlink(CW_LEDGER_FILE);
+}
+
+/* This data directory, as the trailer records it */
+static void
+cw_fill_trailer(CwLedgerTrailer *trailer)
+{
+	struct stat st;
+
+	memset(trailer, 0, sizeof(CwLedgerTrailer));
+	trailer->magic = CW_LEDGER_TRAILER_MAGIC;
+	if (stat(".", &st) == 0)
+	{
+		trailer->data_dir_device = (uint64) st.st_dev;
+		trailer->data_dir_inode = (uint64) st.st_ino;
+	}
+}
+
+/*
+ * Whether the file's trailer names another data directory; the file is
+ * left positioned right after the header.
+ */
+static bool
+cw_written_elsewhere(FILE *file)
+{
+	CwLedgerTrailer saved;
+	CwLedgerTrailer here;
+	long		after_header = ftell(file);
+	bool		elsewhere = false;
+
+	if (after_header < 0)
+		return false;
+	if (fseek(file, -(long) sizeof(CwLedgerTrailer), SEEK_END) == 0 &&
+		ftell(file) >= after_header &&
+		fread(&saved, sizeof(saved), 1, file) == 1 &&
+		saved.magic == CW_LEDGER_TRAILER_MAGIC)
+	{
+		cw_fill_trailer(&here);
+		elsewhere = (saved.data_dir_device != here.data_dir_device ||
+					 saved.data_dir_inode != here.data_dir_inode);
+	}
+	(void) fseek(file, after_header, SEEK_SET);
+	return elsewhere;
 }
 
 static void
@@ -487,7 +558,9 @@ static bool
 cw_write_file(const CwLedgerCopy *copy)
 {
 	FILE	   *file;
+	CwLedgerTrailer trailer;
 
+	cw_fill_trailer(&trailer);
 	file = AllocateFile(CW_LEDGER_TMP, PG_BINARY_W);
 	if (file == NULL)
 		goto error;
@@ -501,6 +574,7 @@ cw_write_file(const CwLedgerCopy *copy)
 		(copy->header.npeaks > 0 &&
 		 fwrite(copy->peaks, sizeof(CwPeakEntry),
 				copy->header.npeaks, file) != (size_t) copy->header.npeaks) ||
+		fwrite(&trailer, sizeof(CwLedgerTrailer), 1, file) != 1 ||
 		fflush(file) != 0 || pg_fsync(fileno(file)) != 0)
 		goto error;
 	if (FreeFile(file) != 0)

@@ -169,6 +169,7 @@ my $file = $node->data_dir . '/pg_stat/pg_connwatch.ledgers';
 # Header: 8 uint32, 2 timestamps, 2 int64, 1 uint64, 3 int32, padded to 88.
 my $header_format = 'L8 q q q q Q l l l x4';
 my $header_size   = 88;
+my $trailer_size  = 24;
 
 sub read_ledger
 {
@@ -177,9 +178,11 @@ sub read_ledger
 	my ($key_size, $ending_size, $peak_size) = @h[ 2 .. 4 ];
 	my $refusal_size = (($key_size + 7) & ~7) + 24;
 	my ($nref, $nend, $npeak) = @h[ 13 .. 15 ];
+	my $entries = $header_size + $nref * $refusal_size + $nend * $ending_size
+	  + $npeak * $peak_size;
+	# then a trailer: magic, padding, the data directory's device and inode
 	die "unexpected ledger layout"
-	  unless length($bytes) == $header_size + $nref * $refusal_size
-	  + $nend * $ending_size + $npeak * $peak_size
+	  unless length($bytes) == $entries + $trailer_size
 	  && $ending_size == 392 && $key_size == 214;
 	my $pos = $header_size;
 	my (@ref, @end, @peak);
@@ -188,7 +191,13 @@ sub read_ledger
 	push @end, substr($bytes, $pos + $_ * $ending_size, $ending_size) for 0 .. $nend - 1;
 	$pos += $nend * $ending_size;
 	push @peak, substr($bytes, $pos + $_ * $peak_size, $peak_size) for 0 .. $npeak - 1;
-	return { header => [@h], ref => \@ref, end => \@end, peak => \@peak };
+	return {
+		header  => [@h],
+		ref     => \@ref,
+		end     => \@end,
+		peak    => \@peak,
+		trailer => substr($bytes, $entries)
+	};
 }
 
 # the application names of the saved copy's refusals
@@ -205,7 +214,8 @@ sub write_ledger
 	my @h = @{ $l->{header} };
 	@h[ 13 .. 15 ] = (scalar @{ $l->{ref} }, scalar @{ $l->{end} }, scalar @{ $l->{peak} });
 	open my $fh, '>:raw', $file or die "$file: $!";
-	print $fh pack($header_format, @h), @{ $l->{ref} }, @{ $l->{end} }, @{ $l->{peak} };
+	print $fh pack($header_format, @h), @{ $l->{ref} }, @{ $l->{end} }, @{ $l->{peak} },
+	  $l->{trailer};
 	close $fh;
 	return;
 }
@@ -291,8 +301,29 @@ SELECT count, overflow FROM connwatch.session_endings
 WHERE application_name = 'after_hostile'}),
 	'1|f', 'the endings ledger counts new sessions under their own key');
 
+# A copy written by another data directory (a base backup of a running
+# primary carries pg_stat/) is not read: the trailer names another inode.
+$node->stop;
+$ledger = read_ledger();
+my ($magic, $pad, $dev, $ino) = unpack('L L Q Q', $ledger->{trailer});
+$ledger->{trailer} = pack('L L Q Q', $magic, $pad, $dev, $ino + 1);
+write_ledger($ledger);
+$log_offset = -s $node->logfile;
+$node->start;
+like(slurp_file($node->logfile, $log_offset),
+	qr/LOG:.*ignoring pg_connwatch's ledger file .* written by the server of another data directory/,
+	'a ledger file from another data directory is ignored, with a LOG line');
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM connwatch.refused_connections WHERE application_name = 'flood'}),
+	'0', 'and none of its refusals are there');
+
 # ---- 4. a crash-restart keeps the last saved copy --------------------------
 
+attempt('regress_flood', 'flood');
+for (my $i = 0; $i < 300 && !grep({ $_ eq 'flood' } saved_apps()); $i++)
+{
+	select(undef, undef, undef, 0.1);
+}
 $node->safe_psql('postgres', 'SELECT connwatch.reset_ledgers()');
 is( join(',', grep { $_ eq 'flood' } saved_apps()), '',
 	'after reset_ledgers(), no saved copy holds what was reset');
