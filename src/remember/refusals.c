@@ -50,7 +50,8 @@
  * never takes) frees only READY slots, by compare-and-swap, and leaves a
  * slot being filled alone.  XXX: an attempt counted at the very instant
  * its slot is reset may be lost, or counted under the next key to take
- * the slot.
+ * the slot; a key being evicted while a reset runs keeps its slot, and
+ * what it folded into the overflow key may survive the reset.
  *
  *-------------------------------------------------------------------------
  */
@@ -350,6 +351,8 @@ cw_count_refusal(CwRefusalCause cause, const Port *port)
 				if (pg_atomic_compare_exchange_u32(&free_slot->state, &expected,
 												   CW_ENTRY_FILLING))
 				{
+					/* what a reset raced with is not this key's (see XXX) */
+					pg_atomic_write_u64(&free_slot->count, 0);
 					cw_fill(free_slot, &key, hash, now);
 					return;
 				}
@@ -383,8 +386,8 @@ cw_count_refusal(CwRefusalCause cause, const Port *port)
 
 /*
  * Write a new key into a slot the caller owns (FILLING), publish it, and
- * count the attempt.  The count was zero or exchanged to zero: an attempt
- * that matched the slot's previous key at the last moment is counted here.
+ * count the attempt.  The count was set or exchanged to zero: an attempt
+ * that matched an evicted key at the last moment is counted here.
  */
 static void
 cw_fill(CwRefusalEntry *entry, const CwRefusalKey *key, uint32 hash,
