@@ -15,7 +15,8 @@
  *
  * Concurrency: one writer (the worker); the ring's lock (its own LWLock)
  * is held exclusively only to copy a finished sample in, and shared by
- * readers while they copy samples out.
+ * readers while they copy out one chunk of the samples they return
+ * (cw_history_read): a reader's memory is one chunk, never the ring.
  *
  *-------------------------------------------------------------------------
  */
@@ -278,40 +279,49 @@ cw_history_take_sample(void)
 }
 
 /*
- * The samples taken in [since, until], oldest first, copied into the
- * caller's memory context; sample_size is the stride of the result.
+ * Copy into buffer (room for max_samples samples of cw_history_sample_size()
+ * bytes) the next samples taken in [since, until], oldest first, starting
+ * at *cursor (0 at the first call), and advance *cursor past what was
+ * looked at; returns how many were copied, 0 when there are no more.
+ *
+ * Only the timestamps of the samples outside the range are read, and only
+ * matching samples are copied: the caller's memory is max_samples samples
+ * whatever the ring's size.  The lock is held shared for one call; between
+ * two calls the worker may write (the cursor then skips what it
+ * overwrote), so a long result is not one instant of the ring, but every
+ * sample returned is whole.
  */
-CwHistorySample *
-cw_history_copy(TimestampTz since, TimestampTz until, int *nsamples,
-				Size *sample_size)
+int
+cw_history_read(TimestampTz since, TimestampTz until, uint64 *cursor,
+				CwHistorySample *buffer, int max_samples)
 {
-	char	   *result;
 	uint64		first;
 	uint64		n;
 	int			count = 0;
 
 	cw_remember_require();
-	*sample_size = cw_history->sample_size;
-	/* may exceed 1 GB at the largest settings */
-	result = MemoryContextAllocHuge(CurrentMemoryContext,
-									mul_size(cw_history->capacity,
-											 cw_history->sample_size));
-
 	LWLockAcquire(cw_history->lock, LW_SHARED);
 	first = cw_history->written > (uint64) cw_history->capacity ?
 		cw_history->written - cw_history->capacity : 0;
-	for (n = first; n < cw_history->written; n++)
+	for (n = Max(*cursor, first); n < cw_history->written && count < max_samples; n++)
 	{
 		CwHistorySample *sample = cw_sample_at(n);
 
 		if (sample->sampled_at < since || sample->sampled_at > until)
 			continue;
-		memcpy(result + count * cw_history->sample_size, sample,
+		memcpy((char *) buffer + count * cw_history->sample_size, sample,
 			   cw_history->sample_size);
 		count++;
 	}
 	LWLockRelease(cw_history->lock);
+	*cursor = n;
+	return count;
+}
 
-	*nsamples = count;
-	return (CwHistorySample *) result;
+/* The stride of a buffer for cw_history_read */
+Size
+cw_history_sample_size(void)
+{
+	cw_remember_require();
+	return cw_history->sample_size;
 }

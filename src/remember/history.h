@@ -43,7 +43,8 @@ extern int	cw_history_applications;
 
 extern void cw_history_preload(void);
 extern void cw_history_take_sample(void);
-extern CwHistorySample *cw_history_copy(TimestampTz since, TimestampTz until,
-										int *nsamples, Size *sample_size);
+extern Size cw_history_sample_size(void);
+extern int	cw_history_read(TimestampTz since, TimestampTz until, uint64 *cursor,
+							CwHistorySample *buffer, int max_samples);
 
 #endif							/* CW_HISTORY_H */

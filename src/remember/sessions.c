@@ -22,11 +22,12 @@
  * asked for a fast shutdown (a watch on its SIGINT handler, installed at
  * start), and "by another session" otherwise.  What cannot be seen at all:
  * a backend killed by SIGKILL or crashing runs no callback (and the server
- * restarts, re-creating the ledgers).
+ * restarts, re-creating the ledgers from the worker's last copy).
  *
  * Concurrency: peaks and endings are shared hash tables under the
- * ledger lock, held for one update.  The per-session state here is the
- * backend's own.
+ * ledger lock, held for one update (or, when the endings ledger is full,
+ * for one eviction pass over it: no allocation, nothing that can raise).
+ * The per-session state here is the backend's own.
  *
  *-------------------------------------------------------------------------
  */
@@ -118,6 +119,10 @@ static void cw_evict_idle_peak(void);
 static CwPeakEntry *cw_peak_entry(CwPeakScope scope, const char *name,
 								  CwPeakKey *key_used);
 static int	cw_lifetime_bucket(int64 usecs);
+static void cw_add_ending(CwEndingEntry *into, const CwEndingEntry *from);
+static CwEndingEntry *cw_ending_overflow(CwEndingReason reason);
+static void cw_evict_old_endings(void);
+static bool cw_clean_name(const char *saved, char *name);
 static void cw_count_ending(CwEndingReason reason, const char *policy,
 							int64 lifetime, bool in_transaction,
 							TimestampTz now);
@@ -448,7 +453,115 @@ cw_reason_of_fatal(int sqlerrcode)
 	return CW_ENDED_FATAL_ERROR;
 }
 
-/* Count one ending; caller holds the lock exclusively */
+/* Add one entry's figures to another's: an eviction, a merge */
+static void
+cw_add_ending(CwEndingEntry *into, const CwEndingEntry *from)
+{
+	int			b;
+
+	into->count += from->count;
+	into->total_usecs += from->total_usecs;
+	for (b = 0; b < CW_LIFETIME_BUCKETS; b++)
+		into->buckets[b] += from->buckets[b];
+	into->in_transaction += from->in_transaction;
+	into->transaction_warnings += from->transaction_warnings;
+	if (into->first_at == 0 || (from->first_at != 0 && from->first_at < into->first_at))
+		into->first_at = from->first_at;
+	into->last_at = Max(into->last_at, from->last_at);
+	into->last_in_transaction_at = Max(into->last_in_transaction_at,
+									   from->last_in_transaction_at);
+	into->last_transaction_warning_at = Max(into->last_transaction_warning_at,
+											from->last_transaction_warning_at);
+}
+
+/*
+ * The overflow entry of a reason, created if need be; room is kept for
+ * one per reason.  Caller holds the lock exclusively.
+ */
+static CwEndingEntry *
+cw_ending_overflow(CwEndingReason reason)
+{
+	CwEndingKey key;
+	CwEndingEntry *entry;
+	bool		found;
+
+	memset(&key, 0, sizeof(CwEndingKey));
+	key.reason = (uint8) reason;
+	key.overflow = true;
+	entry = hash_search(cw_ending_table, &key, HASH_ENTER_NULL, &found);
+	if (entry != NULL && !found)
+		memset((char *) entry + sizeof(CwEndingKey), 0,
+			   sizeof(CwEndingEntry) - sizeof(CwEndingKey));
+	return entry;
+}
+
+/*
+ * The ledger is full: make room by evicting the keys seen longest ago,
+ * those whose last ending is in the oldest eighth of the span between the
+ * oldest and the newest last_at (the oldest at least), their figures added
+ * to their reason's overflow entry, so that totals stay exact.  Two passes
+ * over the table, amortised over the room they make: a burst of invented
+ * names is evicted an eighth at a time.  Nothing is allocated: this runs
+ * in an exit callback.  Caller holds the lock exclusively.
+ */
+static void
+cw_evict_old_endings(void)
+{
+	HASH_SEQ_STATUS scan;
+	CwEndingEntry *entry;
+	CwEndingEntry folded[CW_NUM_ENDING_REASONS];
+	TimestampTz oldest = 0;
+	TimestampTz newest = 0;
+	TimestampTz threshold;
+	bool		any = false;
+	int			reason;
+
+	hash_seq_init(&scan, cw_ending_table);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->key.overflow)
+			continue;
+		if (!any || entry->last_at < oldest)
+			oldest = entry->last_at;
+		if (!any || entry->last_at > newest)
+			newest = entry->last_at;
+		any = true;
+	}
+	if (!any)
+		return;
+	threshold = oldest + (newest - oldest) / 8;
+
+	memset(folded, 0, sizeof(folded));
+	hash_seq_init(&scan, cw_ending_table);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->key.overflow || entry->last_at > threshold ||
+			entry->key.reason >= CW_NUM_ENDING_REASONS)
+			continue;
+		cw_add_ending(&folded[entry->key.reason], entry);
+		cw_remember->endings_dropped += entry->count;
+		/* removing the entry just returned is allowed during a scan */
+		hash_search(cw_ending_table, &entry->key, HASH_REMOVE, NULL);
+	}
+
+	for (reason = 0; reason < CW_NUM_ENDING_REASONS; reason++)
+	{
+		CwEndingEntry *overflow;
+
+		if (folded[reason].count == 0)
+			continue;
+		overflow = cw_ending_overflow(reason);
+		if (overflow != NULL)	/* cannot be NULL: room is kept for these */
+			cw_add_ending(overflow, &folded[reason]);
+	}
+}
+
+/*
+ * Count one ending; caller holds the lock exclusively.  A new key takes an
+ * entry while fewer than connwatch.max_ledger_keys are used; when they all
+ * are, the keys seen longest ago are evicted first (cw_evict_old_endings),
+ * so a burst of distinct names cannot keep later ones unnamed.
+ */
 static void
 cw_count_ending(CwEndingReason reason, const char *policy, int64 lifetime,
 				bool in_transaction, TimestampTz now)
@@ -468,23 +581,27 @@ cw_count_ending(CwEndingReason reason, const char *policy, int64 lifetime,
 	/* ordinary keys leave room for every reason's overflow key */
 	entry = hash_search(cw_ending_table, &key, HASH_FIND, &found);
 	if (entry == NULL &&
+		hash_get_num_entries(cw_ending_table) >= cw_max_ledger_keys)
+		cw_evict_old_endings();
+	if (entry == NULL &&
 		hash_get_num_entries(cw_ending_table) < cw_max_ledger_keys)
+	{
 		entry = hash_search(cw_ending_table, &key, HASH_ENTER_NULL, &found);
+		if (entry != NULL && !found)
+		{
+			memset((char *) entry + sizeof(CwEndingKey), 0,
+				   sizeof(CwEndingEntry) - sizeof(CwEndingKey));
+			entry->first_at = now;
+		}
+	}
 	if (entry == NULL)
 	{
 		cw_remember->endings_dropped++;
-		memset(&key, 0, sizeof(CwEndingKey));
-		key.reason = (uint8) reason;
-		key.overflow = true;
-		entry = hash_search(cw_ending_table, &key, HASH_ENTER_NULL, &found);
+		entry = cw_ending_overflow(reason);
 		if (entry == NULL)
 			return;				/* cannot happen: room is kept for these */
-	}
-	if (!found)
-	{
-		memset((char *) entry + sizeof(CwEndingKey), 0,
-			   sizeof(CwEndingEntry) - sizeof(CwEndingKey));
-		entry->first_at = now;
+		if (entry->first_at == 0)
+			entry->first_at = now;
 	}
 	cw_remember->endings_total++;
 	entry->count++;
@@ -571,42 +688,124 @@ cw_session_exit(int code, Datum arg)
 	LWLockRelease(cw_remember->lock);
 }
 
+/* A name of a saved key: terminated within NAMEDATALEN, zeros after */
+static bool
+cw_clean_name(const char *saved, char *name)
+{
+	if (memchr(saved, '\0', NAMEDATALEN) == NULL)
+		return false;
+	memset(name, 0, NAMEDATALEN);
+	strlcpy(name, saved, NAMEDATALEN);
+	return true;
+}
+
 /*
- * Put back an ending or a peak saved at the last clean shutdown
- * (persistence.c), while the postmaster creates the ledgers.  No session
- * exists yet: every peak's current figure is 0.
+ * Put back an ending read from the ledger file (persistence.c), while the
+ * postmaster creates the ledgers.  The caller has checked the figures and
+ * timestamps; the key is checked and rebuilt here as a live ending would
+ * build it.  A key the file holds twice is added up; a key beyond
+ * connwatch.max_ledger_keys is added to its reason's overflow entry, of
+ * which there is one per reason (an overflow key keeps no names), so
+ * that the room kept for them is always there.
  */
-void
+CwRestoreOutcome
 cw_restore_ending(const CwEndingEntry *saved)
 {
+	CwEndingKey key;
 	CwEndingEntry *entry;
 	bool		found;
 
-	if (saved->key.reason >= CW_NUM_ENDING_REASONS ||
-		(!saved->key.overflow &&
-		 hash_get_num_entries(cw_ending_table) >= cw_max_ledger_keys))
-		return;
-	entry = hash_search(cw_ending_table, &saved->key, HASH_ENTER_NULL, &found);
+	if (saved->key.reason >= CW_NUM_ENDING_REASONS)
+		return CW_RESTORE_BAD_ENUM;
+	if (*(const unsigned char *) &saved->key.overflow > 1)
+		return CW_RESTORE_BAD_KEY;
+	memset(&key, 0, sizeof(CwEndingKey));
+	key.reason = saved->key.reason;
+	key.overflow = saved->key.overflow;
+	if (!key.overflow &&
+		(!cw_clean_name(saved->key.datname, key.datname) ||
+		 !cw_clean_name(saved->key.usename, key.usename) ||
+		 !cw_clean_name(saved->key.application_name, key.application_name) ||
+		 !cw_clean_name(saved->key.policy, key.policy)))
+		return CW_RESTORE_BAD_KEY;
+
+	if (key.overflow)
+	{
+		entry = cw_ending_overflow(key.reason);
+		if (entry == NULL)
+			return CW_RESTORE_BAD_KEY;	/* cannot happen */
+		cw_add_ending(entry, saved);
+		return CW_RESTORE_OK;
+	}
+	entry = hash_search(cw_ending_table, &key, HASH_FIND, &found);
 	if (entry != NULL)
-		*entry = *saved;
+	{
+		cw_add_ending(entry, saved);
+		return CW_RESTORE_MERGED;
+	}
+	if (hash_get_num_entries(cw_ending_table) >= cw_max_ledger_keys)
+	{
+		entry = cw_ending_overflow(key.reason);
+		if (entry == NULL)
+			return CW_RESTORE_BAD_KEY;	/* cannot happen */
+		cw_add_ending(entry, saved);
+		cw_remember->endings_dropped += saved->count;
+		return CW_RESTORE_OVER_CAP;
+	}
+	entry = hash_search(cw_ending_table, &key, HASH_ENTER_NULL, &found);
+	if (entry == NULL)
+		return CW_RESTORE_OVER_CAP;
+	memset((char *) entry + sizeof(CwEndingKey), 0,
+		   sizeof(CwEndingEntry) - sizeof(CwEndingKey));
+	cw_add_ending(entry, saved);
+	return CW_RESTORE_OK;
 }
 
-void
+/*
+ * Put back a peak read from the ledger file.  No session exists yet:
+ * every current figure is 0.  A peak beyond the key cap is dropped (a
+ * high-water mark cannot be added up), and counted in peaks_dropped.
+ */
+CwRestoreOutcome
 cw_restore_peak(const CwPeakEntry *saved)
 {
+	CwPeakKey	key;
 	CwPeakEntry *entry;
 	bool		found;
 
-	if (saved->key.scope >= CW_NUM_PEAK_SCOPES ||
-		(!saved->key.overflow &&
-		 hash_get_num_entries(cw_peak_table) >= cw_max_ledger_keys))
-		return;
-	entry = hash_search(cw_peak_table, &saved->key, HASH_ENTER_NULL, &found);
-	if (entry != NULL)
+	if (saved->key.scope >= CW_NUM_PEAK_SCOPES)
+		return CW_RESTORE_BAD_ENUM;
+	if (*(const unsigned char *) &saved->key.overflow > 1)
+		return CW_RESTORE_BAD_KEY;
+	memset(&key, 0, sizeof(CwPeakKey));
+	key.scope = saved->key.scope;
+	key.overflow = saved->key.overflow;
+	if (!key.overflow && key.scope != CW_PEAK_SERVER &&
+		!cw_clean_name(saved->key.name, key.name))
+		return CW_RESTORE_BAD_KEY;
+
+	entry = hash_search(cw_peak_table, &key, HASH_FIND, &found);
+	if (entry == NULL && !key.overflow &&
+		hash_get_num_entries(cw_peak_table) >= cw_max_ledger_keys)
 	{
-		*entry = *saved;
-		entry->current = 0;
+		cw_remember->peaks_dropped++;
+		return CW_RESTORE_OVER_CAP;
 	}
+	if (entry == NULL)
+	{
+		entry = hash_search(cw_peak_table, &key, HASH_ENTER_NULL, &found);
+		if (entry == NULL)
+			return CW_RESTORE_OVER_CAP;
+		entry->peak = 0;
+		entry->peak_at = 0;
+	}
+	entry->current = 0;
+	if (saved->peak > entry->peak)
+	{
+		entry->peak = saved->peak;
+		entry->peak_at = saved->peak_at;
+	}
+	return found ? CW_RESTORE_MERGED : CW_RESTORE_OK;
 }
 
 /* Forget every ending; the caller holds the lock exclusively */

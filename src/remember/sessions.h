@@ -22,8 +22,8 @@ extern void cw_mark_termination(int pid, TimestampTz backend_start,
 								const char *policy);
 extern const char *cw_ending_reason_label(CwEndingReason reason);
 extern const char *cw_peak_scope_label(CwPeakScope scope);
-extern void cw_restore_ending(const CwEndingEntry *saved);
-extern void cw_restore_peak(const CwPeakEntry *saved);
+extern CwRestoreOutcome cw_restore_ending(const CwEndingEntry *saved);
+extern CwRestoreOutcome cw_restore_peak(const CwPeakEntry *saved);
 extern void cw_reset_endings(void);
 extern void cw_reset_peaks(void);
 

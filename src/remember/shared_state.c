@@ -14,7 +14,8 @@
  * Concurrency: the refusal ledger is lock-free (refusals.c); everything
  * else is protected by the one LWLock of the "pg_connwatch" tranche, held
  * only for a counter update or a copy.  A crash-and-restart re-creates the
- * memory, and the ledgers start again from zero.
+ * memory, and the ledgers start again from the worker's last copy on disk
+ * (persistence.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -35,6 +36,13 @@ CwRememberShared *cw_remember = NULL;
 HTAB	   *cw_ending_table = NULL;
 HTAB	   *cw_peak_table = NULL;
 int			cw_max_ledger_keys = 1000;
+
+/*
+ * The largest connwatch.max_ledger_keys: every reader of the ledgers
+ * (diagnose(), metrics(), the views, the worker's copy) is linear in it;
+ * doc/benchmarks.md has what a full ledger of this size costs.
+ */
+#define CW_MAX_LEDGER_KEYS	10000
 
 #ifdef CW_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type cw_prev_shmem_request_hook = NULL;
@@ -176,10 +184,10 @@ cw_remember_preload(void)
 {
 	DefineCustomIntVariable("connwatch.max_ledger_keys",
 							"Most distinct keys each ledger of pg_connwatch keeps.",
-							"Refused connections, session endings and peaks each keep this many keys; more are counted in an overflow key per cause.",
+							"Refused connections, session endings and peaks each keep this many keys; when full, the key seen longest ago is counted in an overflow key per cause.",
 							&cw_max_ledger_keys,
 							1000,
-							16, 1000000,
+							16, CW_MAX_LEDGER_KEYS,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

@@ -70,7 +70,9 @@ typedef enum CwPeakScope
  * One key of the refusal ledger.  Entries are claimed and counted without
  * a lock (refusals.c explains why): state goes from FREE to FILLING (one
  * process won the compare-and-swap and writes the key) to READY (the key
- * is immutable until a reset); counters are atomics.
+ * is immutable until a reset frees the slot or an eviction, READY to
+ * FILLING by compare-and-swap, gives it to another key); counters are
+ * atomics.
  */
 #define CW_ENTRY_FREE		0
 #define CW_ENTRY_FILLING	1
@@ -184,6 +186,20 @@ typedef struct CwRememberShared
 	pg_atomic_uint32 refusal_keys;	/* slots claimed; at most refusal_max_keys */
 	CwRefusalEntry refusals[FLEXIBLE_ARRAY_MEMBER];
 } CwRememberShared;
+
+/*
+ * What became of an entry read back from the ledger file (persistence.c),
+ * as the restore functions of refusals.c and sessions.c report it.
+ */
+typedef enum CwRestoreOutcome
+{
+	CW_RESTORE_OK,				/* put back as it was */
+	CW_RESTORE_MERGED,			/* its key was in the file already: added */
+	CW_RESTORE_OVER_CAP,		/* beyond the key cap: added to the overflow */
+	CW_RESTORE_BAD_KEY,			/* a flag or a name that cannot be: ignored */
+	CW_RESTORE_BAD_ENUM,		/* cause, reason or scope out of range: ignored */
+	CW_NUM_RESTORE_OUTCOMES
+} CwRestoreOutcome;
 
 /* NULL unless pg_connwatch is in shared_preload_libraries */
 extern CwRememberShared *cw_remember;

@@ -41,6 +41,7 @@
 
 #include "compat.h"
 #include "printable.h"
+#include "remember/persistence.h"
 #include "remember/refusals.h"
 #include "remember/sessions.h"
 #include "remember/shared_state.h"
@@ -141,18 +142,24 @@ cw_refused_connections(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo;
 	CwRefusalEntry *copies;
-	int			ncopies = 0;
+	uint32		ncopies = 0;
+	uint32		maxcopies;
 	uint32		nslots;
 	uint32		i;
 
 	cw_remember_require();
 	rsinfo = cw_begin_srf(fcinfo, CW_REFUSED_CONNECTIONS_COLS);
 
-	/* copy under the lock, which only resets take exclusively */
+	/*
+	 * Copy under the lock, which only resets take exclusively.  At most
+	 * refusal_max_keys slots and the overflow keys are READY: room for
+	 * those, not for every slot (the slots are twice the keys or more).
+	 */
 	nslots = cw_remember->refusal_slots + CW_NUM_REFUSAL_CAUSES;
-	copies = palloc(sizeof(CwRefusalEntry) * nslots);
+	maxcopies = cw_remember->refusal_max_keys + CW_NUM_REFUSAL_CAUSES;
+	copies = palloc(sizeof(CwRefusalEntry) * maxcopies);
 	LWLockAcquire(cw_remember->lock, LW_SHARED);
-	for (i = 0; i < nslots; i++)
+	for (i = 0; i < nslots && ncopies < maxcopies; i++)
 	{
 		CwRefusalEntry *entry = &cw_remember->refusals[i];
 		CwRefusalEntry *copy = &copies[ncopies];
@@ -169,7 +176,7 @@ cw_refused_connections(PG_FUNCTION_ARGS)
 	}
 	LWLockRelease(cw_remember->lock);
 
-	for (i = 0; i < (uint32) ncopies; i++)
+	for (i = 0; i < ncopies; i++)
 	{
 		CwRefusalKey *key = &copies[i].key;
 		Datum		values[CW_REFUSED_CONNECTIONS_COLS] = {0};
@@ -338,6 +345,7 @@ cw_reset_ledgers(PG_FUNCTION_ARGS)
 	cw_reset_refusals();
 	cw_reset_endings();
 	cw_remember->ledgers_reset_at = GetCurrentTimestamp();
+	cw_forget_saved_ledgers();
 	LWLockRelease(cw_remember->lock);
 	PG_RETURN_VOID();
 }
@@ -349,6 +357,7 @@ cw_reset_peaks_function(PG_FUNCTION_ARGS)
 	cw_remember_require();
 	LWLockAcquire(cw_remember->lock, LW_EXCLUSIVE);
 	cw_reset_peaks();
+	cw_forget_saved_ledgers();
 	LWLockRelease(cw_remember->lock);
 	PG_RETURN_VOID();
 }

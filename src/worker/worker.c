@@ -47,6 +47,7 @@
 #include "act/engine.h"
 #include "act/policies.h"
 #include "remember/history.h"
+#include "remember/persistence.h"
 #include "worker/worker.h"
 
 static int	cw_enforce_interval_ms = 0;
@@ -138,6 +139,7 @@ cw_worker_main(Datum main_arg)
 			cw_enforce_round();
 			next_enforce = TimestampTzPlusMilliseconds(now, cw_enforce_interval_ms);
 		}
+		cw_persist_ledgers_if_due();
 
 		now = GetCurrentTimestamp();
 		if (cw_sample_interval_ms > 0)
