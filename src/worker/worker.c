@@ -58,6 +58,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -90,9 +91,9 @@ typedef struct CwEnforcerState
 static int	cw_enforce_interval_ms = 0;
 static char *cw_worker_database = NULL;
 
-static void cw_start_round(dsm_segment *segment,
+static void cw_start_round(dsm_segment *segment, Oid database,
 						   BackgroundWorkerHandle **round);
-static bool cw_database_exists(void);
+static Oid	cw_find_database(Oid known, bool *renamed_reported);
 static void cw_pin_settings(void);
 static void cw_enforce_round(CwEnforcerState *state);
 static long cw_ms_until(TimestampTz due, TimestampTz now);
@@ -148,6 +149,8 @@ cw_worker_main(Datum main_arg)
 	dsm_segment *segment;
 	BackgroundWorkerHandle *round = NULL;
 	bool		missing_database_reported = false;
+	bool		renamed_reported = false;
+	Oid			database = InvalidOid;
 	bool		no_slot_reported = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -195,18 +198,16 @@ cw_worker_main(Datum main_arg)
 			}
 			else
 			{
-				bool		exists;
-
 				if (round != NULL)
 					pfree(round);
 				round = NULL;
 
 				SetCurrentStatementStartTimestamp();
 				StartTransactionCommand();
-				exists = cw_database_exists();
+				database = cw_find_database(database, &renamed_reported);
 				CommitTransactionCommand();
 
-				if (!exists)
+				if (!OidIsValid(database))
 				{
 					if (!missing_database_reported)
 						ereport(LOG,
@@ -218,7 +219,7 @@ cw_worker_main(Datum main_arg)
 				else
 				{
 					missing_database_reported = false;
-					cw_start_round(segment, &round);
+					cw_start_round(segment, database, &round);
 					if (round == NULL && !no_slot_reported)
 						ereport(WARNING,
 								(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -242,31 +243,64 @@ cw_worker_main(Datum main_arg)
 }
 
 /*
- * Does connwatch.database exist?  pg_database is a shared catalog, which a
- * process connected to no database may read, but without its indexes
- * (opening one would look it up in pg_class): a heap scan, of a few rows.
+ * The database the rounds connect to: connwatch.database, or, once it has
+ * been found, the same database under whatever name its owner gives it
+ * (ALTER DATABASE ... RENAME must not stop the superuser's enforcer; said
+ * once).  InvalidOid when neither exists.
+ *
+ * pg_database is a shared catalog, which a process connected to no
+ * database may read, but without its indexes (opening one would look it
+ * up in pg_class): heap scans, of a few rows.
  */
-static bool
-cw_database_exists(void)
+static Oid
+cw_find_database(Oid known, bool *renamed_reported)
 {
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
-	bool		exists;
+	HeapTuple	tuple;
+	Oid			found = InvalidOid;
 
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_database_datname, BTEqualStrategyNumber,
 				F_NAMEEQ, CStringGetDatum(cw_worker_database));
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
-	exists = HeapTupleIsValid(systable_getnext(scan));
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		found = ((Form_pg_database) GETSTRUCT(tuple))->oid;
+		*renamed_reported = false;
+	}
 	systable_endscan(scan);
+
+	if (!OidIsValid(found) && OidIsValid(known))
+	{
+		ScanKeyInit(&key, Anum_pg_database_oid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(known));
+		scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+		tuple = systable_getnext(scan);
+		if (HeapTupleIsValid(tuple))
+		{
+			found = known;
+			if (!*renamed_reported)
+				ereport(WARNING,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("pg_connwatch worker: database \"%s\" was renamed to \"%s\"; the enforcer keeps using it",
+								cw_worker_database,
+								NameStr(((Form_pg_database) GETSTRUCT(tuple))->datname)),
+						 errhint("Set connwatch.database to its new name before the next restart.")));
+			*renamed_reported = true;
+		}
+		systable_endscan(scan);
+	}
 	table_close(rel, AccessShareLock);
-	return exists;
+	return found;
 }
 
 /* Start one round; *round is NULL when no worker slot was free */
 static void
-cw_start_round(dsm_segment *segment, BackgroundWorkerHandle **round)
+cw_start_round(dsm_segment *segment, Oid database,
+			   BackgroundWorkerHandle **round)
 {
 	BackgroundWorker worker;
 
@@ -280,6 +314,7 @@ cw_start_round(dsm_segment *segment, BackgroundWorkerHandle **round)
 	strlcpy(worker.bgw_type, "pg_connwatch enforcer", BGW_MAXLEN);
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
 	worker.bgw_notify_pid = MyProcPid;
+	memcpy(worker.bgw_extra, &database, sizeof(Oid));
 
 	if (!RegisterDynamicBackgroundWorker(&worker, round))
 		*round = NULL;
@@ -332,6 +367,7 @@ cw_enforcer_main(Datum main_arg)
 {
 	dsm_segment *segment;
 	CwEnforcerState *state;
+	Oid			database;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -341,7 +377,13 @@ cw_enforcer_main(Datum main_arg)
 		proc_exit(0);			/* the worker is gone: so is this round */
 	state = dsm_segment_address(segment);
 
-	BackgroundWorkerInitializeConnection(cw_worker_database, NULL, 0);
+	/*
+	 * By OID: the database its owner may have renamed.  ALLOW_CONNECTIONS
+	 * false, which its owner may set, does not keep the enforcer out.
+	 */
+	memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid,
+											  BGWORKER_BYPASS_ALLOWCONN);
 	pgstat_report_appname("pg_connwatch enforcer");
 	cw_pin_settings();
 
@@ -375,7 +417,7 @@ cw_enforce_round(CwEnforcerState *state)
 		if (!state->missing_extension_reported)
 			ereport(LOG,
 					(errmsg("pg_connwatch worker: the extension is not installed in database \"%s\"; nothing to enforce",
-							cw_worker_database),
+							get_database_name(MyDatabaseId)),
 					 errhint("CREATE EXTENSION pg_connwatch in that database, or set connwatch.database.")));
 		state->missing_extension_reported = true;
 	}

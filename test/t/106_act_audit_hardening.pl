@@ -17,8 +17,8 @@
 # (b) The worker: a broken policy beside a good one (the good one keeps
 #     enforcing, samples keep coming at their interval, the worker is not
 #     restarted); a database owner's default_transaction_read_only (and
-#     statement_timeout, lock_timeout, role, exit_on_error) does not stop
-#     it; CREATE DATABASE ... TEMPLATE and DROP DATABASE of its database
+#     statement_timeout, lock_timeout, role, exit_on_error, ALLOW_CONNECTIONS
+#     false, RENAME) does not stop it; CREATE DATABASE ... TEMPLATE and DROP DATABASE of its database
 #     succeed while it enforces every 300 ms.
 # (c) SET application_name = 'pg_dump' gives an ordinary role no immunity,
 #     from enforce() or from the worker; a superuser's pg_dump session and a
@@ -377,6 +377,42 @@ cmp_ok($samples, '>=', 0.7 * $expected_samples,
 	sprintf('b: %d samples in %.1f s with a broken policy enforced every %d ms (%.0f expected)',
 		$samples, $seconds, $ENFORCE_MS, $expected_samples));
 note sprintf('history: %d samples in %.2f s (interval %d ms)', $samples, $seconds, $SAMPLE_MS);
+
+# the owner keeps its sessions out (ALLOW_CONNECTIONS false) and renames
+# the database: the enforcer keeps working in it
+sub wait_gone
+{
+	my ($like) = @_;
+	my $started = time;
+	while (time - $started < 10)
+	{
+		return 1 if count_sessions($like) == 0;
+		usleep(50_000);
+	}
+	return 0;
+}
+my @leaks = map { leak('cwdb', 'regress_victim', "b4_$_") } 1 .. 2;
+$node->safe_psql('postgres', q{
+ALTER ROLE regress_owner CREATEDB;
+SET ROLE regress_owner;
+ALTER DATABASE cwdb ALLOW_CONNECTIONS false});
+ok(wait_gone('b4\_%'), 'b: ALLOW_CONNECTIONS false by the owner: the enforcer still terminates');
+eval { $_->disconnect } for @leaks;
+$node->safe_psql('postgres', q{
+SET ROLE regress_owner;
+ALTER DATABASE cwdb RENAME TO cwdb_moved;
+ALTER DATABASE cwdb_moved ALLOW_CONNECTIONS true});
+@leaks = map { leak('cwdb_moved', 'regress_victim', "b5_$_") } 1 .. 2;
+ok(wait_gone('b5\_%'), 'b: renamed by the owner: the enforcer follows the database');
+ok($node->wait_for_log(qr/WARNING:  55000: pg_connwatch worker: database "cwdb" was renamed to "cwdb_moved"; the enforcer keeps using it/,
+		$offset), '... and says so');
+eval { $_->disconnect } for @leaks;
+is( $node->safe_psql('cwdb_moved', q{
+SELECT count(*) FROM connwatch.terminations WHERE application_name ~ '^b[45]_'}),
+	4, 'b: ... with the four audit rows');
+$node->safe_psql('postgres', q{
+SET ROLE regress_owner;
+ALTER DATABASE cwdb_moved RENAME TO cwdb});
 
 #
 # (a4) the worker's round: SIGTERM after the first signal, and while it waits
