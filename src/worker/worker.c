@@ -325,6 +325,11 @@ cw_start_round(dsm_segment *segment, Oid database,
  * (PGC_S_OVERRIDE wins over both).  A database owner may set any USERSET
  * parameter for the database with ALTER DATABASE ... SET; none of these
  * may change what the superuser's enforcer does or whether it runs.
+ *
+ * XXX: synchronous_commit is not pinned (the administrator's choice for the
+ * cluster cannot be told from the owner's here): an owner who sets it to
+ * off makes the rows of the last few hundred milliseconds before a crash
+ * losable, not the LOG lines.
  */
 static void
 cw_pin_settings(void)
@@ -345,6 +350,9 @@ cw_pin_settings(void)
 		{"exit_on_error", "off"},
 		{"role", "none"},
 		{"search_path", "pg_catalog, pg_temp"},
+		/* the LOG lines of the trail read the same in every database */
+		{"DateStyle", "ISO, MDY"},
+		{"IntervalStyle", "postgres"},
 	};
 	int			i;
 
