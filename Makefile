@@ -21,6 +21,7 @@ OBJS = \
 	src/act/signal.o \
 	src/act/extension_tables.o \
 	src/act/audit.o \
+	src/act/units.o \
 	src/act/engine.o \
 	src/act/policies.o \
 	src/sql/srf.o \

@@ -45,6 +45,8 @@ $$;
 
 CREATE ROLE regress_act_rules_user LOGIN;
 CREATE ROLE regress_cw_protected LOGIN;
+-- pg_dump's name protects the sessions of this role's members (below)
+SET connwatch.protected_application_roles = 'regress_act_rules_user';
 
 -- Created in this order, so state_change grows from a1 to ab.
 SELECT pg_temp.victim('regress_act_rules_a1', current_user, 'BEGIN', 'SET search_path = public');
@@ -129,6 +131,13 @@ RESET application_name;
 --
 -- Protected applications and roles
 --
+-- a name alone protects nothing: any session can SET application_name
+RESET connwatch.protected_application_roles;
+SELECT application_name, usename, state, action,
+       regexp_replace(reason, ' for .*', ' for ...') AS reason
+FROM connwatch.terminate_idle_in_transaction('0', true,
+    usename => 'regress_act_rules_user', application_name => 'pg_dump');
+SET connwatch.protected_application_roles = 'regress_act_rules_user';
 SELECT application_name, usename, state, action,
        regexp_replace(reason, ' for .*', ' for ...') AS reason
 FROM connwatch.terminate_idle_in_transaction('0',

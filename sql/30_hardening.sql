@@ -136,6 +136,8 @@ EXCEPTION WHEN raise_exception THEN
     RETURN SQLERRM;             -- the setup is rolled back with it
 END
 $$;
+-- enforce() skips such a policy with a WARNING that names it and applies
+-- the others (test/t/106_act_audit_hardening.pl checks the SQLSTATEs)
 SELECT c.col AS column_set_null, pg_temp.enforce_with(format($f$
         ALTER TABLE connwatch.policies ALTER COLUMN %1$I DROP NOT NULL;
         INSERT INTO connwatch.policies (name, state, older_than)
@@ -168,6 +170,17 @@ SELECT pg_temp.enforce_with($f$
         ALTER TABLE connwatch.policies DROP CONSTRAINT policies_older_than_check;
         ALTER TABLE connwatch.policies ALTER COLUMN older_than TYPE text
     $f$) AS retyped;
+-- A LIKE pattern that ends with the escape character fails only when a
+-- name reaches it: checked before anything, a policy skipped, a rule
+-- function's argument refused (22025)
+SELECT pg_temp.enforce_with($f$
+        INSERT INTO connwatch.policies (name, state, older_than, application_name)
+        VALUES ('regress_hard_escape', 'idle', '1 year', 'app\')
+    $f$) AS trailing_escape;
+SELECT regress_cw_sqlstate_of($$SELECT count(*) FROM connwatch.terminate_idle('1 year', true, application_name => 'app\')$$)
+    AS rule_trailing_escape;
+SELECT regress_cw_sqlstate_of($$SELECT count(*) FROM connwatch.terminate_idle('1 year', true, application_name => 'app\\')$$)
+    AS rule_escaped_backslash;
 -- The table is untouched by all of that.
 SELECT count(*) AS policies FROM connwatch.policies;
 

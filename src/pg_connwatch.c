@@ -47,6 +47,7 @@ double		cw_warning_pct = 80.0;
 double		cw_critical_pct = 95.0;
 char	   *cw_protected_roles = NULL;
 char	   *cw_protected_applications = NULL;
+char	   *cw_protected_application_roles = NULL;
 int			cw_max_terminations_per_run = 50;
 int			cw_cancel_grace_period_ms = 5 * 1000;
 int			cw_audit_retention_min = 30 * 24 * 60;
@@ -63,12 +64,15 @@ static int	cw_diagnose_network_idle_timeout_s = 0;
 static const CwNameList cw_no_names = {0};
 const CwNameList *cw_protected_role_names = &cw_no_names;
 const CwNameList *cw_protected_application_names = &cw_no_names;
+const CwNameList *cw_protected_application_role_names = &cw_no_names;
 
 void		_PG_init(void);
 static void cw_define_diagnose_settings(void);
 static bool cw_check_name_list(char **newval, void **extra, GucSource source);
 static void cw_assign_protected_roles(const char *newval, void *extra);
 static void cw_assign_protected_applications(const char *newval, void *extra);
+static void cw_assign_protected_application_roles(const char *newval,
+												  void *extra);
 
 /*
  * A list of names, as search_path or shared_preload_libraries take them,
@@ -126,6 +130,12 @@ static void
 cw_assign_protected_applications(const char *newval, void *extra)
 {
 	cw_protected_application_names = extra ? extra : &cw_no_names;
+}
+
+static void
+cw_assign_protected_application_roles(const char *newval, void *extra)
+{
+	cw_protected_application_role_names = extra ? extra : &cw_no_names;
 }
 
 static void
@@ -235,15 +245,30 @@ _PG_init(void)
 							   cw_check_name_list, cw_assign_protected_roles,
 							   NULL);
 
+	/*
+	 * Any session can SET application_name: a name alone protects nothing.
+	 * It protects the sessions of superusers and of members of
+	 * connwatch.protected_application_roles, which a session cannot choose.
+	 */
 	DefineCustomStringVariable("connwatch.protected_applications",
-							   "application_name values whose sessions pg_connwatch never cancels or terminates.",
-							   "A comma-separated list of application names.",
+							   "application_name values that protect a session of a superuser or of a member of connwatch.protected_application_roles.",
+							   "A comma-separated list of application names. Any session can choose its application_name: the name protects only sessions whose login role is a superuser or a member of a role in connwatch.protected_application_roles.",
 							   &cw_protected_applications,
 							   "pg_dump,pg_basebackup,pg_restore,pg_rewind,pg_cron",
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
 							   cw_check_name_list,
 							   cw_assign_protected_applications, NULL);
+
+	DefineCustomStringVariable("connwatch.protected_application_roles",
+							   "Roles whose members' sessions connwatch.protected_applications protects.",
+							   "A comma-separated list of role names; membership counts. Superusers' sessions are protected by the application names without being listed.",
+							   &cw_protected_application_roles,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   cw_check_name_list,
+							   cw_assign_protected_application_roles, NULL);
 
 	DefineCustomIntVariable("connwatch.max_terminations_per_run",
 							"Most sessions one call of an action function may cancel or terminate.",

@@ -14,6 +14,7 @@ extern double cw_warning_pct;
 extern double cw_critical_pct;
 extern char *cw_protected_roles;
 extern char *cw_protected_applications;
+extern char *cw_protected_application_roles;
 
 /*
  * A list setting, parsed once by its check hook: count names, each
@@ -25,9 +26,13 @@ typedef struct CwNameList
 	char		names[FLEXIBLE_ARRAY_MEMBER];
 } CwNameList;
 
-/* The parsed protected_roles and protected_applications (never NULL) */
+/*
+ * The parsed protected_roles, protected_applications and
+ * protected_application_roles (never NULL)
+ */
 extern const CwNameList *cw_protected_role_names;
 extern const CwNameList *cw_protected_application_names;
+extern const CwNameList *cw_protected_application_role_names;
 extern int	cw_max_terminations_per_run;
 extern int	cw_cancel_grace_period_ms;
 extern int	cw_audit_retention_min;

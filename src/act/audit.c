@@ -16,8 +16,15 @@
  *
  * A run opens the trail (cw_audit_open) before its first signal, so that
  * whatever would keep the row from being written -- a read-only
- * transaction, a table that is not the extension's -- stops the run before
- * anything is killed, not after.
+ * transaction, a table that is not the extension's, a lock on the table --
+ * stops the run before anything is killed, not after.  Opening it takes
+ * the table's RowExclusiveLock, interruptibly, so that an INSERT made
+ * later with interrupts held off (engine.c) never waits for that lock; a
+ * worker that commits between rows takes it again after each commit
+ * (cw_audit_lock).
+ *
+ * Concurrency: inserts and deletes of ordinary rows under the table's
+ * RowExclusiveLock; the prepared plans are per backend.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +32,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "storage/lmgr.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -90,6 +98,19 @@ cw_audit_open(CwAuditTrail *audit)
 				 errdetail("Every cancel and termination is recorded in connwatch.terminations, which a read-only transaction cannot write."),
 				 errhint("Call the function outside the read-only transaction, or as a dry run.")));
 	cw_find_extension_table("terminations", &audit->table);
+	cw_audit_lock(audit);
+}
+
+/*
+ * Take the lock an INSERT of an audit row needs, for the rest of the
+ * transaction, while interrupts still work: a wait here can be cancelled
+ * or time out, before anything is signalled.
+ */
+void
+cw_audit_lock(const CwAuditTrail *audit)
+{
+	if (audit->writable)
+		LockRelationOid(audit->table.relid, RowExclusiveLock);
 }
 
 /*

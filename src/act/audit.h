@@ -20,6 +20,7 @@ typedef struct CwAuditTrail
 } CwAuditTrail;
 
 extern void cw_audit_open(CwAuditTrail *audit);
+extern void cw_audit_lock(const CwAuditTrail *audit);
 extern void cw_log_action(const char *policy, const CwBackend *be,
 						  CwSignalKind kind, const char *reason,
 						  TimestampTz signalled_at);

@@ -18,22 +18,51 @@
  * run counts the ones its filters would otherwise consider (hidden), so
  * that the caller can say so instead of returning nothing.
  *
- * Every real signal is written to the audit trail (audit.c), which is
- * opened before the first signal: whatever would keep a row from being
- * written stops the run before anything is killed.
+ * Every real signal is written to the audit trail (audit.c) at once: the
+ * LOG line, then the row, then the unit of work that holds the row is
+ * committed (units.c), all with interrupts held off, so that neither a
+ * cancel, a statement timeout nor a SIGTERM can come between a signal and
+ * its row.  The trail is opened (and its table locked) before the first
+ * signal: whatever would keep a row from being written stops the run
+ * before anything is killed.  Each rule runs in a unit of its own: a rule
+ * that fails is reported as a WARNING, with its error's SQLSTATE, and
+ * skipped; the rows of the signals already sent stay.  The patterns of
+ * every rule are checked before anything, so that the one known run-time
+ * error of a rule (a LIKE pattern that ends with its escape character) is
+ * caught before the first signal.
+ *
+ * Units are internal subtransactions in a caller's transaction (the SQL
+ * functions), or whole transactions in the background worker
+ * (CW_RUN_OWN_TRANSACTIONS).  A subtransaction released into the caller's
+ * transaction is still rolled back with it: for SQL callers, what the
+ * engine guarantees is that the row is written with the signal and that
+ * nothing the run itself does or receives loses it.  From the first signal
+ * on, a cancel or a statement timeout is held off: when one arrives, the
+ * run sends no further signal, and returns normally with a WARNING
+ * (SQLSTATE 57014) instead of an error, so that its statement and the rows
+ * can commit.  A ROLLBACK, an error after the function returned, or the
+ * end of the caller's session before its commit still remove the rows;
+ * the LOG lines stay.
+ *
+ * Concurrency: a run is per backend.  It reads backend state without locks
+ * (observe/backend_state.c) and re-checks every session right before its
+ * signal (signal.c).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/pg_collation.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "act/audit.h"
 #include "act/engine.h"
+#include "act/units.h"
 #include "compat.h"
 #include "observe/connection_limits.h"
 #include "observe/durations.h"
@@ -51,21 +80,20 @@ typedef struct CwRun
 	TransactionId oldest_holder;
 	bool		oldest_holder_known;
 	int			signals;		/* sent, or that a dry run would send */
+	int			signalled;		/* really sent (and recorded) */
 	List	   *cancelled;		/* CwObservation of cancels to follow up */
 	List	   *cancelled_rules;	/* the CwRule of each */
-	List	   *unaudited;		/* CwSignalled not yet in the audit trail */
+	bool		own_transactions;	/* CW_RUN_OWN_TRANSACTIONS */
+	CwUnit		unit;			/* the unit of the rule being applied */
+	bool		cancel_held;	/* HOLD_CANCEL_INTERRUPTS since the 1st signal */
+	bool		cancel_held_in_unit;	/* ... taken in the current unit */
+	bool		recording;		/* between a signal and its committed row */
+	const char *stopped;		/* why no further signal is sent, or NULL */
 } CwRun;
 
-/* A signal sent, waiting to be written to the audit trail */
-typedef struct CwSignalled
-{
-	const char *policy;
-	CwBackend	backend;		/* as the re-check read it */
-	CwSignalKind kind;
-	const char *reason;
-	TimestampTz signalled_at;
-} CwSignalled;
-
+static bool cw_rule_patterns_valid(const CwRule *rule);
+static void cw_apply_rule_in_unit(CwRun *run, CwRule *rule);
+static void cw_rule_failed(CwRun *run, const CwRule *rule, ErrorData *edata);
 static void cw_apply_rule(CwRun *run, CwRule *rule);
 static bool cw_names_match(CwRun *run, const CwRule *rule, const CwBackend *be);
 static bool cw_rule_matches(CwRun *run, const CwRule *rule, const CwBackend *be);
@@ -74,7 +102,9 @@ static CwOutcome cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 						CwObservation *observed, CwSignalKind kind,
 						const char *why, bool retry_on_state_change);
 static void cw_follow_up_cancels(CwRun *run);
-static void cw_write_audit(CwRun *run);
+static void cw_follow_up_cancels_in_unit(CwRun *run);
+static bool cw_hold_cancel(CwRun *run);
+static void cw_release_cancel(bool held, int signalled);
 static void cw_add_action(CwRun *run, const CwRule *rule,
 						  const CwBackend *be, const char *action,
 						  const char *reason);
@@ -89,17 +119,28 @@ cw_run_rules(List *rules, int options)
 {
 	CwRun		run;
 	ListCell   *lc;
+	List	   *valid = NIL;
 	int			read_flags = 0;
 
 	memset(&run, 0, sizeof(CwRun));
 	run.result = palloc0(sizeof(CwRunResult));
+	run.own_transactions = (options & CW_RUN_OWN_TRANSACTIONS) != 0;
+
+	/* before anything: a rule that could fail at run time is not applied */
+	foreach(lc, rules)
+	{
+		CwRule	   *rule = lfirst(lc);
+
+		if (cw_rule_patterns_valid(rule))
+			valid = lappend(valid, rule);
+	}
 
 	if (options & CW_RUN_MAY_SIGNAL)
 		cw_audit_open(&run.audit);
 	if (options & CW_RUN_PRUNE_AUDIT)
 		cw_prune_audit(&run.audit);
 
-	foreach(lc, rules)
+	foreach(lc, valid)
 		if (((CwRule *) lfirst(lc))->only_if_holds_xmin)
 			read_flags |= CW_READ_PROC;
 
@@ -113,20 +154,19 @@ cw_run_rules(List *rules, int options)
 	run.result->now = run.set->now;
 	run.result->age_base = run.set->age_base;
 
-	foreach(lc, rules)
-		cw_apply_rule(&run, (CwRule *) lfirst(lc));
-	cw_write_audit(&run);
-	cw_follow_up_cancels(&run);
-	cw_write_audit(&run);
+	foreach(lc, valid)
+		cw_apply_rule_in_unit(&run, (CwRule *) lfirst(lc));
+	cw_follow_up_cancels_in_unit(&run);
 
 	cw_release_backends(run.set);
+	cw_release_cancel(run.cancel_held, run.signalled);
 	return run.result;
 }
 
 /*
  * Signal exactly one session, observed by the caller, and record it: the
  * audit trail is opened first, and a signal sent gets its LOG line and its
- * row.  reason goes into both.
+ * row with interrupts held off, as in a run.  reason goes into both.
  */
 CwOutcome
 cw_signal_and_record(const CwObservation *observed, CwSignalKind kind,
@@ -134,8 +174,16 @@ cw_signal_and_record(const CwObservation *observed, CwSignalKind kind,
 {
 	CwAuditTrail audit;
 	CwOutcome	outcome;
+	bool		cancel_held = false;
 
 	cw_audit_open(&audit);
+	if (audit.writable)
+	{
+		CHECK_FOR_INTERRUPTS();
+		HOLD_CANCEL_INTERRUPTS();
+		cancel_held = true;
+	}
+	HOLD_INTERRUPTS();
 	outcome = cw_signal_session(observed, kind, NULL, false, live);
 	if (outcome == CW_OUTCOME_SIGNALLED)
 	{
@@ -145,7 +193,212 @@ cw_signal_and_record(const CwObservation *observed, CwSignalKind kind,
 		cw_record_action(&audit, NULL, &live->backend, kind, reason,
 						 signalled_at);
 	}
+	RESUME_INTERRUPTS();
+	cw_release_cancel(cancel_held, outcome == CW_OUTCOME_SIGNALLED ? 1 : 0);
 	return outcome;
+}
+
+/*
+ * Is every LIKE pattern of the rule one that textlike() accepts whatever
+ * the name it is matched with?  The only pattern it refuses is one that
+ * ends with the escape character, and it says so only when a name gets
+ * that far: check it here, before anything is signalled.  A policy with
+ * such a pattern is skipped with a WARNING; a rule function's argument is
+ * an error (nothing was signalled yet).
+ */
+static bool
+cw_rule_patterns_valid(const CwRule *rule)
+{
+	text	   *patterns[3] = {rule->datname_pattern, rule->usename_pattern,
+	rule->application_pattern};
+	const char *columns[3] = {"datname", "usename", "application_name"};
+	int			i;
+
+	for (i = 0; i < 3; i++)
+	{
+		const char *p;
+		int			len;
+		bool		valid = true;
+
+		if (patterns[i] == NULL)
+			continue;
+		p = VARDATA_ANY(patterns[i]);
+		len = VARSIZE_ANY_EXHDR(patterns[i]);
+		while (len > 0)
+		{
+			int			l;
+
+			if (*p == '\\')
+			{
+				p++;
+				len--;
+				if (len <= 0)
+				{
+					valid = false;
+					break;
+				}
+			}
+			l = pg_mblen(p);
+			p += l;
+			len -= l;
+		}
+		if (valid)
+			continue;
+
+		ereport(rule->policy ? WARNING : ERROR,
+				(errcode(ERRCODE_INVALID_ESCAPE_SEQUENCE),
+				 rule->policy ?
+				 errmsg("policy \"%s\" skipped: its %s pattern ends with the escape character",
+						rule->policy, columns[i]) :
+				 errmsg("the %s pattern ends with the escape character",
+						columns[i]),
+				 errdetail("A LIKE pattern must not end with an unescaped backslash."),
+				 rule->policy ?
+				 errhint("The other policies are applied. Write \\\\ for a backslash in the name.") :
+				 errhint("Write \\\\ for a backslash in the name.")));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Apply one rule in a unit of its own (units.c): an error in it is
+ * reported and the rule skipped, and the rows of the signals already sent,
+ * each committed with its unit, stay.
+ */
+static void
+cw_apply_rule_in_unit(CwRun *run, CwRule *rule)
+{
+	run->cancel_held_in_unit = false;
+	cw_unit_begin(&run->unit, run->own_transactions);
+	PG_TRY();
+	{
+		cw_apply_rule(run, rule);
+		cw_unit_end(&run->unit);
+	}
+	PG_CATCH();
+	{
+		cw_rule_failed(run, rule, cw_unit_abort(&run->unit));
+	}
+	PG_END_TRY();
+}
+
+/* The follow-up of cancel_first, in a unit as a rule is */
+static void
+cw_follow_up_cancels_in_unit(CwRun *run)
+{
+	if (run->cancelled == NIL)
+		return;
+	run->cancel_held_in_unit = false;
+	cw_unit_begin(&run->unit, run->own_transactions);
+	PG_TRY();
+	{
+		cw_follow_up_cancels(run);
+		cw_unit_end(&run->unit);
+	}
+	PG_CATCH();
+	{
+		cw_rule_failed(run, linitial(run->cancelled_rules),
+					   cw_unit_abort(&run->unit));
+	}
+	PG_END_TRY();
+}
+
+/*
+ * A rule failed (its unit is rolled back).  A cancel before the first
+ * signal is the caller's to see: raised again.  So is any error of a rule
+ * function before it signalled anything.  Otherwise the error becomes a
+ * WARNING with its SQLSTATE and the run goes on; if it was the audit row
+ * that failed, the run sends no further signal.
+ */
+static void
+cw_rule_failed(CwRun *run, const CwRule *rule, ErrorData *edata)
+{
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		(rule->policy == NULL && run->signalled == 0))
+		ReThrowError(edata);
+
+	/* the unit's roll-back restored the hold-off counts of its start */
+	if (run->cancel_held_in_unit)
+		HOLD_CANCEL_INTERRUPTS();
+	run->cancel_held_in_unit = false;
+	if (run->recording)
+	{
+		run->recording = false;
+		run->stopped = "audit trail failed";
+	}
+	if (run->own_transactions && run->audit.writable)
+		cw_audit_lock(&run->audit);
+
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 rule->policy ?
+			 errmsg("policy \"%s\" skipped: %s", rule->policy, edata->message) :
+			 errmsg("rule skipped: %s", edata->message),
+			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+			 run->stopped ?
+			 errhint("No further session is signalled in this run: %s.", run->stopped) :
+			 errhint("The other policies are applied.")));
+	FreeErrorData(edata);
+}
+
+/*
+ * From the first real signal on, hold off cancels (and statement timeouts,
+ * which arrive as cancels) until the run ends; see the file header.  Only
+ * where rows are written: on a standby, a cancel works as anywhere.
+ * Returns false when a cancel is pending: send no further signal.
+ */
+static bool
+cw_hold_cancel(CwRun *run)
+{
+	if (!run->audit.writable)
+		return true;
+	if (!run->cancel_held)
+	{
+		/* nothing signalled yet: a pending cancel is an error as usual */
+		CHECK_FOR_INTERRUPTS();
+		HOLD_CANCEL_INTERRUPTS();
+		run->cancel_held = true;
+		run->cancel_held_in_unit = true;
+	}
+	if (QueryCancelPending && run->stopped == NULL)
+		run->stopped = "run cancelled";
+	return run->stopped == NULL;
+}
+
+/*
+ * The end of the hold: a cancel that arrived after a signal stopped the run
+ * and is answered with a WARNING instead of an error, so that the rows of
+ * the signals sent can commit.  Without a signal sent, it is left pending,
+ * and raised as usual.
+ *
+ * XXX: this consumes the cancel request, as ProcessInterrupts() would; the
+ * timeout indicators are reset the same way.
+ */
+static void
+cw_release_cancel(bool held, int signalled)
+{
+	bool		statement_timeout;
+	bool		lock_timeout;
+
+	if (!held)
+		return;
+	RESUME_CANCEL_INTERRUPTS();
+	if (!QueryCancelPending || signalled == 0 || QueryCancelHoldoffCount > 0)
+		return;
+
+	QueryCancelPending = false;
+	statement_timeout = get_timeout_indicator(STATEMENT_TIMEOUT, true);
+	lock_timeout = get_timeout_indicator(LOCK_TIMEOUT, true);
+	ereport(WARNING,
+			(errcode(ERRCODE_QUERY_CANCELED),
+			 errmsg_plural("%s after %d signal: no further session was signalled",
+						   "%s after %d signals: no further session was signalled",
+						   signalled,
+						   statement_timeout ? "statement timeout" :
+						   lock_timeout ? "lock timeout" : "cancel request",
+						   signalled),
+			 errdetail("The run returned instead of failing, so that the audit rows of the sessions it signalled are kept with its transaction.")));
 }
 
 /* SQL LIKE in the C collation, where a NULL pattern matches everything */
@@ -339,6 +592,13 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 	CwOutcome	outcome;
 	bool		terminate = (kind == CW_SIGNAL_TERMINATE);
 
+	/* a cancelled run, or one whose trail failed, signals nothing more */
+	if (run->stopped != NULL && !rule->dry_run)
+	{
+		cw_add_action(run, rule, seen, "skipped", run->stopped);
+		return CW_OUTCOME_NOT_PERMITTED;
+	}
+
 	/*
 	 * Past the budget, still run every check (as a dry run), so that a
 	 * session that would be skipped anyway is reported with its own reason.
@@ -357,23 +617,39 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 		return outcome;
 	}
 
+	if (!rule->dry_run)
+	{
+		if (!cw_hold_cancel(run))
+		{
+			cw_add_action(run, rule, seen, "skipped", run->stopped);
+			return CW_OUTCOME_NOT_PERMITTED;
+		}
+		/* the signal, its LOG line and its committed row: nothing between */
+		HOLD_INTERRUPTS();
+	}
 	outcome = cw_signal_session(observed, kind, rule->policy, rule->dry_run,
 								&live);
+	if (outcome == CW_OUTCOME_SIGNALLED)
+	{
+		TimestampTz signalled_at = GetCurrentTimestamp();
+
+		cw_log_action(rule->policy, &live.backend, kind, why, signalled_at);
+		run->recording = true;
+		cw_record_action(&run->audit, rule->policy, &live.backend, kind, why,
+						 signalled_at);
+		cw_unit_commit(&run->unit);
+		run->recording = false;
+		run->signalled++;
+	}
+	if (!rule->dry_run)
+		RESUME_INTERRUPTS();
+	/* a new transaction: lock the trail again, before the next signal */
+	if (outcome == CW_OUTCOME_SIGNALLED && run->own_transactions)
+		cw_audit_lock(&run->audit);
+
 	switch (outcome)
 	{
 		case CW_OUTCOME_SIGNALLED:
-			{
-				CwSignalled *signalled = palloc(sizeof(CwSignalled));
-
-				signalled->policy = rule->policy;
-				signalled->backend = live.backend;
-				signalled->kind = kind;
-				signalled->reason = why;
-				signalled->signalled_at = GetCurrentTimestamp();
-				cw_log_action(rule->policy, &live.backend, kind, why,
-							  signalled->signalled_at);
-				run->unaudited = lappend(run->unaudited, signalled);
-			}
 			run->signals++;
 			cw_add_action(run, rule, &live.backend,
 						  terminate ? "terminated" : "cancelled", why);
@@ -464,6 +740,9 @@ cw_follow_up_cancels(CwRun *run)
 						 50, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		/* a cancel held since the cancels were sent ends the wait */
+		if (!cw_hold_cancel(run))
+			break;
 	}
 
 	forboth(lc, run->cancelled, rc, run->cancelled_rules)
@@ -496,29 +775,6 @@ cw_follow_up_cancels(CwRun *run)
 				break;
 		}
 	}
-}
-
-/*
- * Write the audit rows of the signals sent so far.  A run sends all its
- * signals (each with its LOG line) first and writes the rows right after,
- * so that the last victim of a large cleanup is not kept waiting behind the
- * INSERTs for the first ones.
- */
-static void
-cw_write_audit(CwRun *run)
-{
-	ListCell   *lc;
-
-	foreach(lc, run->unaudited)
-	{
-		CwSignalled *signalled = lfirst(lc);
-
-		cw_record_action(&run->audit, signalled->policy, &signalled->backend,
-						 signalled->kind, signalled->reason,
-						 signalled->signalled_at);
-	}
-	list_free_deep(run->unaudited);
-	run->unaudited = NIL;
 }
 
 /* Report what happened to one session */

@@ -50,6 +50,13 @@ typedef struct CwAction
 /* cw_run_rules() options */
 #define CW_RUN_MAY_SIGNAL	0x01	/* open the audit trail before anything */
 #define CW_RUN_PRUNE_AUDIT	0x02	/* and prune it (connwatch.audit_retention) */
+/*
+ * The caller is a background worker outside any portal, in a transaction
+ * with an active snapshot, and allocates in a memory context that outlives
+ * transactions: each audit row is committed at once, and each rule runs in
+ * a transaction of its own (units.c).  The caller is left in a transaction.
+ */
+#define CW_RUN_OWN_TRANSACTIONS	0x04
 
 typedef struct CwRunResult
 {

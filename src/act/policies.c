@@ -8,7 +8,11 @@
  * (extension_tables.c), with nothing resolved through the caller's
  * search_path, and every value is checked here again: the table's owner
  * can drop a CHECK constraint, and the engine must not trust what the
- * table no longer guarantees.
+ * table no longer guarantees.  A row that fails those checks is skipped
+ * with a WARNING that names it and carries the error's SQLSTATE; the other
+ * policies are still applied (an enforcer must not stop for one bad row).
+ *
+ * Concurrency: reads the table under the caller's snapshot.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,6 +20,7 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -25,6 +30,7 @@
 
 #include "act/extension_tables.h"
 #include "act/policies.h"
+#include "act/units.h"
 #include "observe/durations.h"
 
 /*
@@ -203,6 +209,42 @@ cw_policy_rule(HeapTuple tuple, TupleDesc desc, bool dry_run)
 }
 
 /*
+ * One row as a rule, or NULL when it fails its checks: then a WARNING with
+ * the error's SQLSTATE says which policy is skipped and why.  The checks
+ * run in a subtransaction (units.c), as PL/pgSQL's exception blocks do.
+ */
+static CwRule *
+cw_checked_policy_rule(HeapTuple tuple, TupleDesc desc, bool dry_run)
+{
+	CwUnit		unit;
+	CwRule	   *volatile rule = NULL;
+
+	cw_unit_begin(&unit, false);
+	PG_TRY();
+	{
+		rule = cw_policy_rule(tuple, desc, dry_run);
+		cw_unit_end(&unit);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata = cw_unit_abort(&unit);
+
+		/* a cancel is the caller's, not the policy's */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s", edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+				 errhint("The policy is skipped; the other policies are applied.")));
+		FreeErrorData(edata);
+		rule = NULL;
+	}
+	PG_END_TRY();
+	return rule;
+}
+
+/*
  * Read the enabled policies, in name order, from the extension's own table
  * (extension_tables.c), with nothing in the statement resolved through the
  * caller's search_path.
@@ -216,6 +258,9 @@ cw_load_policies(bool dry_run)
 	List	   *policies = NIL;
 	int			save_nestlevel;
 	int			column;
+	TupleDesc	desc;
+	HeapTuple  *tuples;
+	uint64		ntuples;
 	uint64		i;
 
 	cw_find_extension_table("policies", &table);
@@ -246,17 +291,27 @@ cw_load_policies(bool dry_run)
 							format_type_be(cw_policy_columns[column].type))));
 	}
 
-	for (i = 0; i < SPI_processed; i++)
+	/* the rows, out of SPI's memory, to be checked one by one */
 	{
 		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
 
-		CHECK_FOR_INTERRUPTS();
-		policies = lappend(policies,
-						   cw_policy_rule(SPI_tuptable->vals[i],
-										  SPI_tuptable->tupdesc, dry_run));
+		desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		ntuples = SPI_processed;
+		tuples = palloc(sizeof(HeapTuple) * Max(ntuples, 1));
+		for (i = 0; i < ntuples; i++)
+			tuples[i] = heap_copytuple(SPI_tuptable->vals[i]);
 		MemoryContextSwitchTo(spi_context);
 	}
-
 	cw_spi_finish_pinned(save_nestlevel);
+
+	for (i = 0; i < ntuples; i++)
+	{
+		CwRule	   *rule;
+
+		CHECK_FOR_INTERRUPTS();
+		rule = cw_checked_policy_rule(tuples[i], desc, dry_run);
+		if (rule != NULL)
+			policies = lappend(policies, rule);
+	}
 	return policies;
 }

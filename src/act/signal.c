@@ -20,6 +20,14 @@
  * rule), which is "not permitted" whatever its state or start time, so that
  * the reasons cannot be used to probe what pg_stat_activity hides.
  *
+ * Protection is by what a session cannot forge.  Its login role (PGPROC's
+ * roleid, which SET ROLE does not change) is protected when listed in
+ * connwatch.protected_roles.  Its application_name, which any session can
+ * SET, protects it only together with its role: listed in
+ * connwatch.protected_applications, and the role a superuser or a member
+ * of a role listed in connwatch.protected_application_roles.  All three
+ * settings are superuser-only.
+ *
  * XXX: between the re-check and kill() the target can still change state;
  * that window is a few instructions long and the server offers no way to
  * close it (pg_terminate_backend() has the same one between its lookup and
@@ -50,7 +58,8 @@
 
 static bool cw_name_in_list(const char *name, const CwNameList *list);
 static bool cw_is_protected_role(Oid roleid);
-static bool cw_is_protected_application(const char *application_name);
+static bool cw_is_protected_application(const char *application_name,
+										Oid roleid);
 static void cw_wait_at_debug_barrier(void);
 
 /*
@@ -83,10 +92,32 @@ cw_is_protected_role(Oid roleid)
 	return rolname != NULL && cw_name_in_list(rolname, cw_protected_role_names);
 }
 
+/*
+ * A protected application name, on a session whose login role may claim
+ * it: a superuser, or a member of a role in protected_application_roles.
+ */
 static bool
-cw_is_protected_application(const char *application_name)
+cw_is_protected_application(const char *application_name, Oid roleid)
 {
-	return cw_name_in_list(application_name, cw_protected_application_names);
+	const CwNameList *roles = cw_protected_application_role_names;
+	const char *name = roles->names;
+	int			i;
+
+	if (!cw_name_in_list(application_name, cw_protected_application_names))
+		return false;
+	if (!OidIsValid(roleid))
+		return false;
+	if (superuser_arg(roleid))
+		return true;
+	for (i = 0; i < roles->count; i++)
+	{
+		Oid			listed = get_role_oid(name, true);
+
+		if (OidIsValid(listed) && is_member_of_role(roleid, listed))
+			return true;
+		name += strlen(name) + 1;
+	}
+	return false;
 }
 
 static void
@@ -150,7 +181,7 @@ cw_signal_session(const CwObservation *observed, CwSignalKind kind,
 
 	if (cw_is_protected_role(roleid))
 		return CW_OUTCOME_PROTECTED_ROLE;
-	if (cw_is_protected_application(be->application_name))
+	if (cw_is_protected_application(be->application_name, roleid))
 		return CW_OUTCOME_PROTECTED_APPLICATION;
 	if ((!OidIsValid(roleid) || superuser_arg(roleid)) && !superuser())
 		return CW_OUTCOME_SUPERUSER;

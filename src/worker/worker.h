@@ -13,5 +13,6 @@
 
 extern void cw_worker_preload(void);
 extern PGDLLEXPORT void cw_worker_main(Datum main_arg);
+extern PGDLLEXPORT void cw_enforcer_main(Datum main_arg);
 
 #endif							/* CW_WORKER_H */
