@@ -23,6 +23,11 @@
  * worker that commits between rows takes it again after each commit
  * (cw_audit_lock).
  *
+ * Text a client or a caller chose (the query, the reason, names) is written
+ * as connwatch.printable() renders it, in the row and in the LOG line (there
+ * with every non-ASCII character escaped: a log has no client encoding), so
+ * that it cannot forge a line of the trail.
+ *
  * Concurrency: inserts and deletes of ordinary rows under the table's
  * RowExclusiveLock; the prepared plans are per backend.
  *
@@ -46,6 +51,7 @@
 #include "datums.h"
 #include "observe/durations.h"
 #include "pg_connwatch.h"
+#include "printable.h"
 
 /* how much of the victim's last statement the audit keeps */
 #define CW_AUDIT_QUERY_BYTES	512
@@ -176,12 +182,12 @@ cw_log_action(const char *policy, const CwBackend *be, CwSignalKind kind,
 			(errmsg("pg_connwatch %s backend %d: policy=%s reason=\"%s\" backend_start=%s database=%s user=%s application_name=\"%s\" client=%s state=\"%s\" state_age=%s xact_age=%s invoked_by=%s",
 					kind == CW_SIGNAL_TERMINATE ? "terminated" : "cancelled",
 					be->pid,
-					policy ? policy : "(none)",
-					reason ? reason : "",
+					policy ? cw_printable(policy, false) : "(none)",
+					reason ? cw_printable(reason, false) : "",
 					timestamptz_to_str(be->backend_start),
-					datname ? datname : "",
-					usename ? usename : "",
-					be->application_name,
+					datname ? cw_printable(datname, false) : "",
+					usename ? cw_printable(usename, false) : "",
+					cw_printable(be->application_name, false),
 					isnull ? "local" :
 					DatumGetCString(DirectFunctionCall1(inet_out, client_addr)),
 					state ? state : "",
@@ -222,10 +228,12 @@ cw_record_action(const CwAuditTrail *audit, const char *policy,
 	datname = OidIsValid(be->datid) ? get_database_name(be->datid) : NULL;
 	usename = OidIsValid(be->userid) ? GetUserNameFromId(be->userid, true) : NULL;
 	client_addr = cw_client_host_datum(&be->client_addr, &isnull);
+	/* any client's text, shown as the views show it */
 	if (be->have_query)
-		query = pnstrdup(be->query,
-						 pg_mbcliplen(be->query, strlen(be->query),
-									  CW_AUDIT_QUERY_BYTES));
+		query = cw_printable(pnstrdup(be->query,
+									  pg_mbcliplen(be->query, strlen(be->query),
+												   CW_AUDIT_QUERY_BYTES)),
+							 cw_printable_keeps_unicode());
 	state_age = cw_age_datum(now, be->state_change, &state_age_null);
 	xact_age = cw_age_datum(now, be->xact_start, &xact_age_null);
 
