@@ -48,7 +48,30 @@ typedef struct CwChar
 	bool		ascii;
 } CwChar;
 
+/* How one kind of quoted SQL token writes what it must escape */
+typedef struct CwQuoting
+{
+	const char *open;			/* E' or U&" */
+	const char *close;
+	char		quote;			/* the quote character inside */
+	const char *quote_escape;	/* how that quote is written */
+	const char *control_format; /* a character below 0x20, or DEL */
+	const char *bmp_format;		/* a code point up to U+FFFF */
+	const char *astral_format;	/* one above */
+} CwQuoting;
+
+/* E'...': valid whatever standard_conforming_strings says */
+static const CwQuoting cw_literal_quoting = {
+	"E'", "'", '\'', "\\'", "\\x%02x", "\\u%04x", "\\U%08x"
+};
+
+/* U&"...": the escapes of identifiers do not depend on any setting */
+static const CwQuoting cw_ident_quoting = {
+	"U&\"", "\"", '"', "\"\"", "\\%04x", "\\%04x", "\\+%06x"
+};
+
 static CwChar cw_next_char(const char *s, int left, bool utf8);
+static char *cw_quote_printable(const char *s, int len, const CwQuoting *q);
 static bool cw_is_hidden(pg_wchar code);
 static bool cw_needs_escape(const CwChar *c, bool keep_unicode);
 static bool cw_all_plain(const char *s, int len, bool keep_unicode,
@@ -109,99 +132,78 @@ cw_printable(const char *s, bool keep_unicode)
 }
 
 /*
- * An SQL literal for s: quote_literal's form when s has nothing to escape,
- * E'...' with \x, \u and \U escapes otherwise (valid whatever
- * standard_conforming_strings says).
+ * s as one quoted token in the given style, or NULL when s cannot be
+ * written so: it is not valid in the server encoding, or it needs a \u
+ * escape outside UTF8.
  */
-char *
-cw_printable_literal(const char *s, int len)
+static char *
+cw_quote_printable(const char *s, int len, const CwQuoting *q)
 {
 	bool		keep = cw_printable_keeps_unicode();
 	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
-	bool		invalid;
 	StringInfoData buf;
 
-	if (cw_all_plain(s, len, keep, &invalid))
-		return quote_literal_cstr(pnstrdup(s, len));
-	if (invalid)
-		return NULL;
-
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "E'");
+	appendStringInfoString(&buf, q->open);
 	while (len > 0)
 	{
 		CwChar		c = cw_next_char(s, len, utf8);
 
-		if (c.code == '\'' || c.code == '\\')
+		if (c.invalid)
 		{
-			appendStringInfoChar(&buf, '\\');
-			appendStringInfoChar(&buf, (char) c.code);
+			pfree(buf.data);
+			return NULL;
 		}
+		if (c.code == (pg_wchar) q->quote)
+			appendStringInfoString(&buf, q->quote_escape);
+		else if (c.code == '\\')
+			appendStringInfoString(&buf, "\\\\");
 		else if (c.ascii && (c.code < 0x20 || c.code == 0x7f))
-			appendStringInfo(&buf, "\\x%02x", (unsigned int) c.code);
+			appendStringInfo(&buf, q->control_format, (unsigned int) c.code);
 		else if (!cw_needs_escape(&c, keep))
 			appendBinaryStringInfo(&buf, s, c.len);
 		else if (!utf8)
 		{
 			pfree(buf.data);
-			return NULL;		/* no \u escapes outside UTF8 */
+			return NULL;
 		}
 		else if (c.code <= 0xffff)
-			appendStringInfo(&buf, "\\u%04x", (unsigned int) c.code);
+			appendStringInfo(&buf, q->bmp_format, (unsigned int) c.code);
 		else
-			appendStringInfo(&buf, "\\U%08x", (unsigned int) c.code);
+			appendStringInfo(&buf, q->astral_format, (unsigned int) c.code);
 		s += c.len;
 		len -= c.len;
 	}
-	appendStringInfoChar(&buf, '\'');
+	appendStringInfoString(&buf, q->close);
 	return buf.data;
 }
 
 /*
+ * An SQL literal for s: quote_literal's form when s has nothing to escape,
+ * E'...' with \x, \u and \U escapes otherwise.
+ */
+char *
+cw_printable_literal(const char *s, int len)
+{
+	bool		invalid;
+
+	if (cw_all_plain(s, len, cw_printable_keeps_unicode(), &invalid))
+		return quote_literal_cstr(pnstrdup(s, len));
+	return invalid ? NULL : cw_quote_printable(s, len, &cw_literal_quoting);
+}
+
+/*
  * An SQL identifier for s: quote_identifier's form when s has nothing to
- * escape, U&"..." with \XXXX and \+XXXXXX escapes otherwise (the escapes
- * of identifiers do not depend on standard_conforming_strings).
+ * escape, U&"..." with \XXXX and \+XXXXXX escapes otherwise.
  */
 char *
 cw_printable_ident(const char *s, int len)
 {
-	bool		keep = cw_printable_keeps_unicode();
-	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
 	bool		invalid;
-	StringInfoData buf;
 
-	if (cw_all_plain(s, len, keep, &invalid))
+	if (cw_all_plain(s, len, cw_printable_keeps_unicode(), &invalid))
 		return pstrdup(quote_identifier(pnstrdup(s, len)));
-	if (invalid)
-		return NULL;
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "U&\"");
-	while (len > 0)
-	{
-		CwChar		c = cw_next_char(s, len, utf8);
-
-		if (c.code == '"')
-			appendStringInfoString(&buf, "\"\"");
-		else if (c.code == '\\')
-			appendStringInfoString(&buf, "\\\\");
-		else if (!(c.ascii && (c.code < 0x20 || c.code == 0x7f)) &&
-				 !cw_needs_escape(&c, keep))
-			appendBinaryStringInfo(&buf, s, c.len);
-		else if (!utf8 && !c.ascii)
-		{
-			pfree(buf.data);
-			return NULL;
-		}
-		else if (c.code <= 0xffff)
-			appendStringInfo(&buf, "\\%04x", (unsigned int) c.code);
-		else
-			appendStringInfo(&buf, "\\+%06x", (unsigned int) c.code);
-		s += c.len;
-		len -= c.len;
-	}
-	appendStringInfoChar(&buf, '"');
-	return buf.data;
+	return invalid ? NULL : cw_quote_printable(s, len, &cw_ident_quoting);
 }
 
 /* The character at s, of at most left bytes */
