@@ -8,8 +8,9 @@
 #   pgroot.sh umount MAJOR        # unmounts everything under the root
 #   pgroot.sh remove MAJOR        # unmounts, then deletes the root
 #
-# MAJOR is 13 (bullseye), 17 (trixie) or 18 (sid); 15 is the host's own and
-# is refused.  Run as root.  Only paths go to stdout; progress goes to stderr.
+# MAJOR is 13 (bullseye), 17 (trixie), 18 (sid) or 19 (sid, with Debian's
+# experimental suite pinned for the PostgreSQL 19 packages only: no other
+# package of the root comes from it); 15 is the host's own and is refused.  Run as root.  Only paths go to stdout; progress goes to stderr.
 #
 # A root is debootstrap's minbase plus, with --no-install-recommends:
 # postgresql-MAJOR, postgresql-server-dev-MAJOR, postgresql-MAJOR-cron,
@@ -81,9 +82,9 @@ suite_of() {
 	case "$1" in
 	13) echo bullseye ;;
 	17) echo trixie ;;
-	18) echo sid ;;
+	18 | 19) echo sid ;;
 	15) die "PostgreSQL 15 is the host's own (/usr/lib/postgresql/15): no root for it" ;;
-	*) die "no root for PostgreSQL '$1': known majors are 13, 17 and 18" ;;
+	*) die "no root for PostgreSQL '$1': known majors are 13, 17, 18 and 19" ;;
 	esac
 }
 
@@ -263,6 +264,15 @@ Suites: $suites
 Components: main
 Signed-By: $keyring$vu
 "
+	# PostgreSQL 19 is in experimental only; pin_experimental() lets apt
+	# take nothing else from it
+	[ "$MAJOR" = 19 ] && SOURCES+="
+Types: deb
+URIs: $MIRROR/
+Suites: experimental
+Components: main
+Signed-By: $keyring$vu
+"
 	[ "$suite" = sid ] && return 0
 	local security=${PGROOT_SECURITY_MIRROR:-$(host_uri_for "$host-security")}
 	[ -n "$security" ] || security=$(host_uri_for "$host/updates")
@@ -304,7 +314,12 @@ select_root() {
 }
 
 packages() {
-	echo "postgresql-$MAJOR postgresql-server-dev-$MAJOR postgresql-$MAJOR-cron"
+	if [ "$MAJOR" = 19 ]; then
+		# no postgresql-19-cron in Debian yet: the pg_cron tests skip
+		echo "postgresql-$MAJOR postgresql-server-dev-$MAJOR"
+	else
+		echo "postgresql-$MAJOR postgresql-server-dev-$MAJOR postgresql-$MAJOR-cron"
+	fi
 	echo "build-essential libipc-run-perl libdbd-pg-perl libkrb5-dev libssl-dev locales"
 	echo "python3-sqlalchemy python3-psycopg2"
 }
@@ -332,12 +347,28 @@ root_problem() {
 	[ -x "$r/usr/lib/postgresql/$MAJOR/bin/pg_config" ] || { echo "pg_config missing"; return; }
 	[ "$full" = 1 ] || return 0
 	out=$(in_root "$r" "/usr/lib/postgresql/$MAJOR/bin/pg_config" --version 2>&1) || out="failed: $out"
-	case "$out" in "PostgreSQL $MAJOR."*) ;; *) echo "pg_config --version: $out"; return ;; esac
+	# "PostgreSQL 18.6", or a pre-release: "PostgreSQL 19rc1", "19beta2"
+	case "$out" in "PostgreSQL $MAJOR."* | "PostgreSQL ${MAJOR}rc"* | "PostgreSQL ${MAJOR}beta"*) ;;
+	*) echo "pg_config --version: $out"; return ;; esac
 	out=$(in_root "$r" "/usr/lib/postgresql/$MAJOR/bin/postgres" --version 2>&1) || { echo "postgres --version: $out"; return; }
 	in_root "$r" gcc --version >/dev/null 2>&1 || { echo "gcc does not run"; return; }
 	in_root "$r" make --version >/dev/null 2>&1 || { echo "make does not run"; return; }
 	in_root "$r" id -u postgres >/dev/null 2>&1 || { echo "no postgres user"; return; }
 	return 0
+}
+
+# For PostgreSQL 19: experimental's packages of that major (and the libpq
+# they need) win over sid's; apt takes nothing else from experimental
+# (its default priority, 1, stays for every other package).
+pin_experimental() {
+	local r=$1
+	[ "$MAJOR" = 19 ] || return 0
+	mkdir -p "$r/etc/apt/preferences.d"
+	cat >"$r/etc/apt/preferences.d/pg_connwatch-postgresql-19" <<'PIN'
+Package: postgresql-19 postgresql-client-19 postgresql-server-dev-19 postgresql-19-* libpq5 libpq-dev
+Pin: release a=experimental
+Pin-Priority: 990
+PIN
 }
 
 # Write SOURCES into ROOT and run apt-get update there (output to LOG).
@@ -393,6 +424,7 @@ build_root() {
 	rm -f "$r/etc/apt/sources.list"
 
 	# No services start inside; no cluster is created by the packages.
+	pin_experimental "$r"
 	printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"
 	chmod 755 "$r/usr/sbin/policy-rc.d"
 	mkdir -p "$r/etc/postgresql-common"
