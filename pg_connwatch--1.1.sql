@@ -1184,9 +1184,16 @@ BEGIN
            pool_text
            || E'\nsqlalchemy.exc.PendingRollbackError: This Session''s transaction has been rolled back due to a previous exception during flush.'
            || E'\n(once idle_in_transaction_session_timeout ends them, on the next use) sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) server closed the connection unexpectedly' AS client_symptom,
-           format('In the application: end every Session and connection ("with Session(engine) as session:", "with engine.begin() as conn:", or scoped_session.remove() in Flask''s teardown_appcontext) and commit or roll back before slow work. On the server, ALTER ROLE %s IN DATABASE %s SET idle_in_transaction_session_timeout = ''%s''; ends such sessions from their next login on, and SELECT connwatch.terminate_backend(s.pid, s.backend_start, ''diagnose CW101'') FROM (VALUES %s) AS s(pid, backend_start); ends exactly these %s now (a session that has ended since, or whose pid was reused, is left alone).',
-                  COALESCE(l.role_ident, '<role>'), COALESCE(l.database_ident, '<database>'),
-                  iit_setting, l.identities, l.n) AS advice,
+           '-- In the application: end every Session and connection ("with Session(engine) as session:", "with engine.begin() as conn:", or scoped_session.remove() in Flask''s teardown_appcontext) and commit or roll back before slow work.'
+           || format(E'\n-- On the server, this ends exactly these %s session%s now (one that has ended since, or whose pid was reused, is left alone):',
+                     l.n, CASE WHEN l.n = 1 THEN '' ELSE 's' END)
+           || format(E'\nSELECT connwatch.terminate_backend(s.pid, s.backend_start, %L) FROM (VALUES %s) AS s(pid, backend_start);',
+                     'diagnose CW101', l.identities)
+           || E'\n-- and this, once you choose to, ends such sessions of the role in this database from their next login on:'
+           || CASE WHEN l.role_ident IS NOT NULL AND l.database_ident IS NOT NULL
+                   THEN format(E'\n-- ALTER ROLE %s IN DATABASE %s SET idle_in_transaction_session_timeout = %L;',
+                               l.role_ident, l.database_ident, iit_setting)
+                   ELSE E'\n-- ALTER ROLE ... IN DATABASE ... SET idle_in_transaction_session_timeout = ...; (the role or database name cannot be written in this encoding)' END AS advice,
            false AS needs_preload,
            l.n::float8 AS weight
     -- one finding per application, role and database: the advice acts on
@@ -1228,8 +1235,12 @@ BEGIN
                               'idle_in_transaction', a.idle_in_transaction,
                               'server_headroom', srv.headroom),
            pool_text,
-           format('In the application: find what holds the pool''s connections (SELECT * FROM connwatch.sessions WHERE application_name = %s): leaked Sessions (CW101) or lock waits (CW130); raise pool_size or max_overflow only if the role and the server have room for pool_size + max_overflow times the worker processes. On the server nothing is full; idle_in_transaction_session_timeout and lock_timeout free connections that are stuck.',
-                  COALESCE(connwatch.printable_literal(a.application_name), '<application>')),
+           '-- In the application: find what holds the pool''s connections, leaked Sessions (CW101) or lock waits (CW130):'
+           || CASE WHEN connwatch.printable_literal(a.application_name) IS NOT NULL
+                   THEN format(E'\nSELECT * FROM connwatch.sessions WHERE application_name = %s;',
+                               connwatch.printable_literal(a.application_name))
+                   ELSE '' END
+           || E'\n-- Raise pool_size or max_overflow only if the role and the server have room for pool_size + max_overflow times the worker processes. On the server nothing is full; idle_in_transaction_session_timeout and lock_timeout free connections that are stuck.',
            true,
            a.total::float8
     FROM plateau_candidates AS a
@@ -1383,20 +1394,25 @@ BEGIN
                    ELSE '' END,
            CASE x.holder_type
            WHEN 'backend' THEN
-               format('End the transaction: in the application commit or roll back (a leaked Session, a long report in one transaction, a cursor left open); on the server %s, and idle_in_transaction_session_timeout or a connwatch policy keeps it from coming back.',
-                      CASE WHEN b.backend_start IS NOT NULL
-                           THEN format('SELECT connwatch.terminate_backend(%s, %L::timestamptz, ''diagnose CW120''); ends it now (and nothing else: not a session that reuses its pid)',
-                                       x.pid, to_char(b.backend_start AT TIME ZONE 'UTC', iso))
-                           ELSE 'end it once its session is found in connwatch.sessions (its start time was not visible)' END)
+               '-- End the transaction: in the application commit or roll back (a leaked Session, a long report in one transaction, a cursor left open).'
+               || CASE WHEN b.backend_start IS NOT NULL
+                       THEN E'\n-- On the server this ends it now, and nothing else (not a session that reuses its pid):'
+                            || format(E'\nSELECT connwatch.terminate_backend(%s, %L::timestamptz, %L);',
+                                      x.pid, to_char(b.backend_start AT TIME ZONE 'UTC', iso), 'diagnose CW120')
+                       ELSE E'\n-- On the server, end it once its session is found in connwatch.sessions (its start time was not visible).' END
+               || E'\n-- idle_in_transaction_session_timeout or a connwatch policy keeps it from coming back.'
            WHEN 'prepared_transaction' THEN
-               format('Ask the transaction manager whether "%s" committed, then, connected to database %s, COMMIT PREPARED %s; or ROLLBACK PREPARED %s; if nothing uses two-phase commit, set max_prepared_transactions = 0.',
-                      x.holder, COALESCE(x.database_ident, '<database>'),
-                      COALESCE(x.holder_literal, '<gid>'), COALESCE(x.holder_literal, '<gid>'))
+               format('-- Ask the transaction manager whether "%s" committed; then, connected to database %s, run the one it says:',
+                      x.holder, COALESCE(x.database_ident, x.datname))
+               || CASE WHEN x.holder_literal IS NOT NULL
+                       THEN format(E'\n-- COMMIT PREPARED %s;\n-- ROLLBACK PREPARED %s;', x.holder_literal, x.holder_literal)
+                       ELSE E'\n-- COMMIT PREPARED ...; or ROLLBACK PREPARED ...; (the GID cannot be written in this encoding)' END
+               || E'\n-- If nothing uses two-phase commit, set max_prepared_transactions = 0.'
            WHEN 'walsender_feedback' THEN
                'Shorten the standby''s queries, or set hot_standby_feedback = off there and accept query cancellations (max_standby_streaming_delay).'
            ELSE
-               format('If nothing will consume it again, SELECT pg_drop_replication_slot(%s); (otherwise bring its consumer back); max_slot_wal_keep_size bounds what a slot may keep.',
-                      COALESCE(x.holder_literal, '<slot>'))
+               '-- If nothing will consume it again, drop it (otherwise bring its consumer back); max_slot_wal_keep_size bounds what a slot may keep:'
+               || format(E'\n-- SELECT pg_drop_replication_slot(%s);', COALESCE(x.holder_literal, '...'))
            END,
            false,
            x.xmin_age::float8
@@ -1443,8 +1459,10 @@ BEGIN
            || E'\npsycopg2.errors.LockNotAvailable: canceling statement due to lock timeout'
            || E'\npsycopg2.errors.QueryCanceled: canceling statement due to statement timeout'
            || E'\n(their pools then run dry) ' || pool_text,
-           format('End the transaction that holds the locks: SELECT connwatch.terminate_backend(%s, %L::timestamptz, ''diagnose CW130''); ends it now (and nothing else: not a session that reuses its pid). In the application, commit before slow work (HTTP calls, user think time) and close every Session; on the server idle_in_transaction_session_timeout and lock_timeout bound the damage.',
-                  i.pid, to_char(i.backend_start AT TIME ZONE 'UTC', iso)),
+           '-- End the transaction that holds the locks; this ends it now, and nothing else (not a session that reuses its pid):'
+           || format(E'\nSELECT connwatch.terminate_backend(%s, %L::timestamptz, %L);',
+                     i.pid, to_char(i.backend_start AT TIME ZONE 'UTC', iso), 'diagnose CW130')
+           || E'\n-- In the application, commit before slow work (HTTP calls, user think time) and close every Session; on the server idle_in_transaction_session_timeout and lock_timeout bound the damage.',
            false,
            chain.stuck::float8
     FROM iit AS i
@@ -1670,8 +1688,12 @@ BEGIN
     FROM (SELECT sum(s.insufficient_privilege)::integer AS n FROM summary AS s) AS h
     WHERE h.n > 0
     )
+    -- every advice is a psql script: prose as -- comments (no name can end
+    -- one: printable() escapes line breaks), each statement on its own line
     SELECT f.severity, f.code, f.subject, f.finding, f.evidence,
-           f.client_symptom, f.advice, f.needs_preload
+           f.client_symptom,
+           CASE WHEN f.advice LIKE '--%' THEN f.advice ELSE '-- ' || f.advice END,
+           f.needs_preload
     FROM (SELECT f.*,
                  row_number() OVER (PARTITION BY f.code
                                     ORDER BY array_position(ARRAY['critical', 'warning', 'info'],

@@ -44,8 +44,9 @@ END
 $$;
 SELECT connwatch.printable(t) AS input_printed, pg_temp.roundtrip(t::text) AS same
 FROM (VALUES (E'gid\n''; ALTER ROLE x SUPERUSER; --\x1b[2J'),
-             (E'a\\b"c''d'), (E'tab\there'), (E'\x7f\x01'), ('plain')) AS v(t)
-ORDER BY 1 COLLATE "C";
+             (E'a\\b"c''d'), (E'tab\there'), (E'\x7f\x01'), ('plain'),
+             (E'\x01a\x1bF\x0a0')) AS v(t)
+ORDER BY connwatch.printable(t) COLLATE "C";
 
 -- Their output carries no control character
 SELECT count(*) AS with_control_characters

@@ -60,9 +60,12 @@ typedef struct CwQuoting
 	const char *astral_format;	/* one above */
 } CwQuoting;
 
-/* E'...': valid whatever standard_conforming_strings says */
+/*
+ * E'...': valid whatever standard_conforming_strings says; a quote is
+ * doubled, not \', which backslash_quote may refuse
+ */
 static const CwQuoting cw_literal_quoting = {
-	"E'", "'", '\'', "\\'", "\\x%02x", "\\u%04x", "\\U%08x"
+	"E'", "'", '\'', "''", "\\x%02x", "\\u%04x", "\\U%08x"
 };
 
 /* U&"...": the escapes of identifiers do not depend on any setting */

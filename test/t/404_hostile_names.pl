@@ -42,7 +42,7 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('hostile_names');
-$node->init;
+$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
 $node->append_conf(
 	'postgresql.conf', q{
 shared_preload_libraries = 'pg_connwatch'
@@ -55,6 +55,7 @@ connwatch.diagnose_idle_in_transaction = '1s'
 connwatch.diagnose_horizon_age = '1s'
 });
 $node->start;
+is($node->safe_psql('postgres', 'SHOW server_encoding'), 'UTF8', 'the cluster is UTF8');
 
 $node->safe_psql(
 	'postgres', q{
@@ -217,7 +218,8 @@ sub wait_gone
 	for my $f (@f)
 	{
 		ok(printable_ok($f->{$_}), "CW101 $f->{subject}: $_ is printable")
-		  for qw(subject finding advice evidence);
+		  for qw(subject finding evidence);
+		ok(printable_ok($f->{advice}, 1), "CW101 $f->{subject}: advice is printable");
 	}
 
 	for my $f (@f)
@@ -262,7 +264,8 @@ sub wait_gone
 	sleep 2;
 	my ($f) = grep { $_->{code} eq 'CW101' && $_->{subject} eq 'application "evil-app"' } diagnose();
 	ok($f, 'hostile role: CW101 found');
-	ok(printable_ok($f->{$_}), "hostile role: $_ is printable") for qw(finding advice evidence);
+	ok(printable_ok($f->{$_}), "hostile role: $_ is printable") for qw(finding evidence);
+	ok(printable_ok($f->{advice}, 1), 'hostile role: advice is printable');
 	like($f->{advice}, qr/ALTER ROLE U&"regress_ev\\001b\[2Jil'""" IN DATABASE postgres/,
 		'hostile role: a U&"" identifier with its ESC escaped');
 	for my $stmt (statements($f->{advice}))
@@ -291,7 +294,8 @@ sub wait_gone
 	sleep 2;
 	my ($f) = grep { $_->{code} eq 'CW121' } diagnose();
 	ok($f, 'GID: CW121 found');
-	ok(printable_ok($f->{$_}), "GID: $_ is printable") for qw(subject finding advice evidence);
+	ok(printable_ok($f->{$_}), "GID: $_ is printable") for qw(subject finding evidence);
+	ok(printable_ok($f->{advice}, 1), 'GID: advice is printable');
 	my $rows = $super->selectall_arrayref('SELECT holder FROM connwatch.xmin_horizon');
 	ok(!grep({ !printable_ok($_->[0]) } @$rows), 'GID: xmin_horizon shows it printable')
 	  or diag explain $rows;
@@ -396,8 +400,8 @@ sub startup_packet
 	ok(scalar(grep { $_->{code} eq 'CW114' } @f) >= 1, 'startup packets: CW114 found');
 	my @unprintable = grep {
 		my $f = $_;
-		grep({ !printable_ok($f->{$_}) } qw(severity code subject finding advice evidence))
-		  || !printable_ok($f->{client_symptom}, 1)
+		grep({ !printable_ok($f->{$_}) } qw(severity code subject finding evidence))
+		  || !printable_ok($f->{client_symptom}, 1) || !printable_ok($f->{advice}, 1)
 	} @f;
 	is(scalar(@unprintable), 0, 'diagnose(): no raw control character in any finding')
 	  or diag explain \@unprintable;
@@ -417,7 +421,43 @@ sub startup_packet
 }
 
 #
-# 6. Nothing pg_connwatch remembers or reports carries a raw control
+# 6. Every advice, pasted whole into a superuser's psql, runs its own
+#    statements and nothing a name carried: applications and a GID named to
+#    break out of a quote or a comment, or to run a psql meta-command.
+#
+{
+	my $canary = $node->basedir . '/pwned';
+	my @apps = (qq{x"; CREATE ROLE canary1; --}, qq{x'; CREATE ROLE canary2; --},
+		'x; CREATE ROLE canary3; --', "x \\! touch $canary", "x \\gexec");
+	my @sessions = map { leak('regress_app', $_) } @apps;
+	my $dbh = connect_as('regress_app', 'two-phase-2');
+	$dbh->begin_work;
+	$dbh->selectrow_array('SELECT id FROM t FOR UPDATE');
+	$dbh->do('PREPARE TRANSACTION ' . $dbh->quote(qq{g"; CREATE ROLE canary4; -- '; CREATE ROLE canary5; --}));
+	$dbh->disconnect;
+	sleep 2;
+	my @f = diagnose();
+	ok(scalar(grep { $_->{code} eq 'CW101' } @f) >= scalar(@apps), 'paste: the leaks are found');
+	for my $f (@f)
+	{
+		# the advice's lines: comments, or statements of their own
+		my @bad = grep { !/^-- / && !/^(SELECT connwatch\.|SELECT \* FROM connwatch\.)[^\n]*;$/ } split /\n/, $f->{advice};
+		is(scalar(@bad), 0, "paste: $f->{code} $f->{subject}: every line a comment or a statement")
+		  or diag explain \@bad;
+		my ($ret, $out, $err) = $node->psql('postgres', $f->{advice});
+		is($ret, 0, "paste: $f->{code} $f->{subject}: the whole advice runs in psql") or diag $err;
+	}
+	is($super->selectrow_array(q{SELECT count(*) FROM pg_roles WHERE rolname LIKE 'canary%'}),
+		0, 'paste: no statement a name carried ran');
+	ok(!-e $canary, 'paste: no psql meta-command a name carried ran');
+	ok(wait_gone(map { $_->{pid} } @sessions), 'paste: the leaked sessions were ended by their advice');
+	is($super->selectrow_array('SELECT count(*) FROM pg_prepared_xacts'), 1,
+		'paste: the prepared transaction is left to the DBA (its advice runs nothing)');
+	$super->do('ROLLBACK PREPARED ' . $super->quote(qq{g"; CREATE ROLE canary4; -- '; CREATE ROLE canary5; --}));
+}
+
+#
+# 7. Nothing pg_connwatch remembers or reports carries a raw control
 #    character: the remember layer's views, xmin_horizon, diagnose(),
 #    metrics().
 #
