@@ -44,6 +44,12 @@
  * end of the caller's session before its commit still remove the rows;
  * the LOG lines stay.
  *
+ * XXX: in a caller's transaction, each row gets a subtransaction (and a
+ * subtransaction XID) of its own; past 64 of them the caller's
+ * subtransaction cache overflows until it commits, as with a PL/pgSQL loop
+ * around an exception block.  The default kill budget (50) stays below
+ * (a unit that writes no row takes no XID).
+ *
  * Concurrency: a run is per backend.  It reads backend state without locks
  * (observe/backend_state.c) and re-checks every session right before its
  * signal (signal.c).
