@@ -178,6 +178,41 @@ ALTER TABLE connwatch.policies ALTER COLUMN older_than SET NOT NULL;
 });
 
 #
+# (a1b) the audit INSERT itself fails in the middle of a rule (a CHECK a
+# superuser added): the rows already written stay, the run signals nobody
+# after it, and the one signal without a row has its LOG line
+#
+@victims = map { leak('postgres', 'regress_victim', "a1b_$_") } qw(1 2 boom 3);
+push @victims, leak('postgres', 'regress_victim', 'a1c_1');
+$node->safe_psql('postgres', q{
+ALTER TABLE connwatch.terminations ADD CONSTRAINT regress_no_boom CHECK (application_name <> 'a1b_boom');
+INSERT INTO connwatch.policies (name, state, older_than, application_name) VALUES
+  ('a1b', 'idle in transaction', '0', 'a1b\_%'),
+  ('a1c', 'idle in transaction', '0', 'a1c\_%');
+});
+$offset = -s $node->logfile;
+($rc, $out, $err) = $node->psql('postgres',
+	"\\set VERBOSITY verbose\nSELECT application_name, action, coalesce(reason, '') FROM connwatch.enforce() ORDER BY application_name");
+is($rc, 0, 'a1b: enforce() returns');
+like($err, qr/WARNING:  23514: policy "a1b" skipped: new row for relation "terminations" violates check constraint "regress_no_boom"/,
+	'a1b: the failed row is a WARNING with its SQLSTATE');
+like($err, qr/HINT:  No further session is signalled in this run: audit trail failed/,
+	'a1b: ... after which the run signals nobody');
+is(audit_rows('postgres', 'a1b\_%'), 2, 'a1b: the two rows written before the failure stay');
+is(settled_sessions('a1b\_%'), 1, 'a1b: three sessions were signalled (two with rows, the one whose row failed)');
+is(count_sessions('a1b\_3') + count_sessions('a1c\_1'), 2,
+	'a1b: the sessions after the failure were not signalled');
+is(log_lines($offset, 'a1b_'), 3, 'a1b: each of the three signals has its LOG line');
+like($out, qr/^a1b_3\|skipped\|audit trail failed$/m, 'a1b: ... reported as skipped');
+like($out, qr/^a1b_boom\|terminated\|idle in transaction for [^|]* \(no audit row: new row for relation "terminations" violates check constraint "regress_no_boom"\)$/m,
+	'a1b: the session whose row failed is reported terminated, without its row');
+eval { $_->disconnect } for @victims;
+$node->safe_psql('postgres', q{
+ALTER TABLE connwatch.terminations DROP CONSTRAINT regress_no_boom;
+DELETE FROM connwatch.policies;
+});
+
+#
 # (a2) enforce() under statement_timeout
 #
 $node->safe_psql('postgres', q{
