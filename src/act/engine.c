@@ -44,6 +44,12 @@
  * end of the caller's session before its commit still remove the rows;
  * the LOG lines stay.
  *
+ * XXX: in a caller's transaction, each row gets a subtransaction (and a
+ * subtransaction XID) of its own; past 64 of them the caller's
+ * subtransaction cache overflows until it commits, as with a PL/pgSQL loop
+ * around an exception block.  The default kill budget (50) stays below
+ * (a unit that writes no row takes no XID).
+ *
  * Concurrency: a run is per backend.  It reads backend state without locks
  * (observe/backend_state.c) and re-checks every session right before its
  * signal (signal.c).
@@ -88,6 +94,11 @@ typedef struct CwRun
 	bool		cancel_held;	/* HOLD_CANCEL_INTERRUPTS since the 1st signal */
 	bool		cancel_held_in_unit;	/* ... taken in the current unit */
 	bool		recording;		/* between a signal and its committed row */
+	CwBackend	recording_backend;	/* ... the session signalled */
+	bool		recording_terminate;
+	const char *recording_why;
+	const CwBackend **pending;	/* the rule's candidates not acted on yet */
+	int			npending;
 	const char *stopped;		/* why no further signal is sent, or NULL */
 } CwRun;
 
@@ -270,6 +281,7 @@ static void
 cw_apply_rule_in_unit(CwRun *run, CwRule *rule)
 {
 	run->cancel_held_in_unit = false;
+	run->npending = 0;
 	cw_unit_begin(&run->unit, run->own_transactions);
 	PG_TRY();
 	{
@@ -290,6 +302,7 @@ cw_follow_up_cancels_in_unit(CwRun *run)
 	if (run->cancelled == NIL)
 		return;
 	run->cancel_held_in_unit = false;
+	run->npending = 0;
 	cw_unit_begin(&run->unit, run->own_transactions);
 	PG_TRY();
 	{
@@ -324,11 +337,27 @@ cw_rule_failed(CwRun *run, const CwRule *rule, ErrorData *edata)
 	run->cancel_held_in_unit = false;
 	if (run->recording)
 	{
+		/* signalled, with its LOG line, but without its row: say so */
 		run->recording = false;
 		run->stopped = "audit trail failed";
+		run->signals++;
+		run->signalled++;
+		cw_add_action(run, rule, &run->recording_backend,
+					  run->recording_terminate ? "terminated" : "cancelled",
+					  psprintf("%s (no audit row: %s)", run->recording_why,
+							   edata->message));
 	}
 	if (run->own_transactions && run->audit.writable)
 		cw_audit_lock(&run->audit);
+
+	/* the rule's sessions it did not reach */
+	while (run->npending > 0)
+	{
+		cw_add_action(run, rule, *run->pending, "skipped",
+					  run->stopped ? run->stopped : "policy failed");
+		run->pending++;
+		run->npending--;
+	}
 
 	ereport(WARNING,
 			(errcode(edata->sqlerrcode),
@@ -552,6 +581,10 @@ cw_apply_rule(CwRun *run, CwRule *rule)
 
 		CHECK_FOR_INTERRUPTS();
 
+		/* if the rule fails, the ones left are reported (cw_rule_failed) */
+		run->pending = (const CwBackend **) &candidates[i + 1];
+		run->npending = ncandidates - i - 1;
+
 		observed.pid = be->pid;
 		observed.backend_start = be->backend_start;
 		observed.slot_hint = be->slot;
@@ -635,6 +668,9 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 
 		cw_log_action(rule->policy, &live.backend, kind, why, signalled_at);
 		run->recording = true;
+		run->recording_backend = live.backend;
+		run->recording_terminate = terminate;
+		run->recording_why = why;
 		cw_record_action(&run->audit, rule->policy, &live.backend, kind, why,
 						 signalled_at);
 		cw_unit_commit(&run->unit);

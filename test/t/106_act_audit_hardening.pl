@@ -8,7 +8,9 @@
 #         value (22004);
 #     a2. enforce() under statement_timeout: once at a known point (the
 #         timeout expires while the first signal waits at the primitive's
-#         debug barrier), then several times at random points;
+#         debug barrier), then several times at random points; and the
+#         documented gap: the caller terminated after its first signal
+#         (the LOG line stays, the row goes with the caller's transaction);
 #     a3. a cancel_first caller cancelled while it waits for the grace
 #         period;
 #     a4. the worker's round: SIGTERM while its first signal is pending
@@ -178,6 +180,41 @@ ALTER TABLE connwatch.policies ALTER COLUMN older_than SET NOT NULL;
 });
 
 #
+# (a1b) the audit INSERT itself fails in the middle of a rule (a CHECK a
+# superuser added): the rows already written stay, the run signals nobody
+# after it, and the one signal without a row has its LOG line
+#
+@victims = map { leak('postgres', 'regress_victim', "a1b_$_") } qw(1 2 boom 3);
+push @victims, leak('postgres', 'regress_victim', 'a1c_1');
+$node->safe_psql('postgres', q{
+ALTER TABLE connwatch.terminations ADD CONSTRAINT regress_no_boom CHECK (application_name <> 'a1b_boom');
+INSERT INTO connwatch.policies (name, state, older_than, application_name) VALUES
+  ('a1b', 'idle in transaction', '0', 'a1b\_%'),
+  ('a1c', 'idle in transaction', '0', 'a1c\_%');
+});
+$offset = -s $node->logfile;
+($rc, $out, $err) = $node->psql('postgres',
+	"\\set VERBOSITY verbose\nSELECT application_name, action, coalesce(reason, '') FROM connwatch.enforce() ORDER BY application_name");
+is($rc, 0, 'a1b: enforce() returns');
+like($err, qr/WARNING:  23514: policy "a1b" skipped: new row for relation "terminations" violates check constraint "regress_no_boom"/,
+	'a1b: the failed row is a WARNING with its SQLSTATE');
+like($err, qr/HINT:  No further session is signalled in this run: audit trail failed/,
+	'a1b: ... after which the run signals nobody');
+is(audit_rows('postgres', 'a1b\_%'), 2, 'a1b: the two rows written before the failure stay');
+is(settled_sessions('a1b\_%'), 1, 'a1b: three sessions were signalled (two with rows, the one whose row failed)');
+is(count_sessions('a1b\_3') + count_sessions('a1c\_1'), 2,
+	'a1b: the sessions after the failure were not signalled');
+is(log_lines($offset, 'a1b_'), 3, 'a1b: each of the three signals has its LOG line');
+like($out, qr/^a1b_3\|skipped\|audit trail failed$/m, 'a1b: ... reported as skipped');
+like($out, qr/^a1b_boom\|terminated\|idle in transaction for [^|]* \(no audit row: new row for relation "terminations" violates check constraint "regress_no_boom"\)$/m,
+	'a1b: the session whose row failed is reported terminated, without its row');
+eval { $_->disconnect } for @victims;
+$node->safe_psql('postgres', q{
+ALTER TABLE connwatch.terminations DROP CONSTRAINT regress_no_boom;
+DELETE FROM connwatch.policies;
+});
+
+#
 # (a2) enforce() under statement_timeout
 #
 $node->safe_psql('postgres', q{
@@ -210,6 +247,34 @@ like($err, qr/WARNING:  57014: statement timeout after 1 signal: no further sess
 	'a2: ... with a WARNING 57014 instead of an error');
 is(settled_sessions('a2\_%'), 4, 'a2: one session terminated');
 is(audit_rows('postgres', 'a2\_%'), 1, 'a2: ... one audit row, committed with the statement');
+eval { $_->disconnect } for @victims;
+close_session($_) for $controller, $actor;
+
+# The documented gap: the caller of enforce() terminated while its first
+# signal is pending.  The SIGTERM waits for that signal and its row, then
+# ends the caller, whose transaction -- and row -- is rolled back; the LOG
+# line stays.  One session signalled, not more.
+$controller = session($node, 'controller_a2b');
+$actor      = session($node, 'actor_a2b');
+@victims = map { leak('postgres', 'regress_victim', "a2b_$_") } 1 .. 3;
+$node->safe_psql('postgres', q{
+UPDATE connwatch.policies SET application_name = 'a2b\_%' WHERE name = 'a2'});
+run_sql($controller, "SELECT pg_advisory_lock($BARRIER)");
+$offset = -s $node->logfile;
+send_sql($actor, qq{SET connwatch.debug_signal_barrier = $BARRIER;
+SELECT count(*) FROM connwatch.enforce()});
+$node->poll_query_until('postgres', qq{
+SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+  AND pid = $actor->{pid}})
+  or die 'the actor did not reach the barrier';
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($actor->{pid})");
+run_sql($controller, "SELECT pg_advisory_unlock($BARRIER)");
+$node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $actor->{pid}")
+  or die 'the actor did not end';
+is(settled_sessions('a2b\_%'), 2, 'a2b: caller terminated during its first signal: that signal was sent, no other');
+is(log_lines($offset, 'a2b_'), 1, 'a2b: ... with its LOG line');
+is(audit_rows('postgres', 'a2b\_%'), 0,
+	'a2b: ... and no row: the caller\'s transaction did not commit (the documented gap for SQL callers)');
 eval { $_->disconnect } for @victims;
 close_session($_) for $controller, $actor;
 
