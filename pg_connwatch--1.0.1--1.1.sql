@@ -764,10 +764,12 @@ BEGIN
           WHERE h.holder_type <> 'backend'
              OR h.xmin_age = (SELECT max(b.xmin_age) FROM held AS b
                               WHERE b.holder_type = 'backend')) AS x
-    -- the session's start, so that the advice cannot reach a reused pid
+    -- the session's start, so that the advice cannot reach a reused pid:
+    -- read again, so the session must still hold the same xmin
     LEFT JOIN LATERAL (
         SELECT t.backend_start FROM connwatch.long_transactions(interval '0') AS t
         WHERE x.holder_type = 'backend' AND t.pid = x.pid
+          AND (t.backend_xmin = x.xmin OR t.backend_xid = x.xmin)
     ) AS b ON true
     WHERE x.holder_type <> 'backend' OR x.n <= 3
 
@@ -1030,13 +1032,13 @@ BEGIN
                  row_number() OVER (PARTITION BY f.code
                                     ORDER BY array_position(ARRAY['critical', 'warning', 'info'],
                                                             f.severity),
-                                             f.weight DESC, f.subject) AS n
+                                             f.weight DESC, f.subject, f.finding) AS n
           FROM findings AS f) AS f
     -- at most ten of a kind, the largest first: a thousand applications
     -- each churning make one finding's worth of reading, not a thousand
     WHERE f.n <= 10
     ORDER BY array_position(ARRAY['critical', 'warning', 'info'], f.severity),
-             f.code, f.subject;
+             f.code, f.subject, f.finding;
 END
 $diagnose$;
 

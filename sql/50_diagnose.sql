@@ -60,5 +60,30 @@ RESET ROLE;
 SET ROLE regress_cw_diag_monitor;
 SELECT code FROM connwatch.diagnose();
 RESET ROLE;
+
+-- The thresholds are a superuser's: no other role can change what
+-- diagnose() tells a superuser or the exporter, for a session, a role or a
+-- database, whether the library is loaded (this session) or not yet (the
+-- next one, where the setting is only a placeholder)
+CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'allowed';
+EXCEPTION WHEN OTHERS THEN
+    RETURN 'refused: ' || SQLSTATE;
+END
+$$;
+SET ROLE regress_cw_diag_monitor;
+SELECT pg_temp.try('SET connwatch.diagnose_window = ''1s''') AS set_window,
+       pg_temp.try('SET connwatch.warning_pct = 100') AS set_warning_pct,
+       pg_temp.try('ALTER ROLE regress_cw_diag_monitor SET connwatch.diagnose_idle_in_transaction = ''2147483647ms''') AS alter_role;
+RESET ROLE;
+\c -
+SELECT count(*) AS loaded FROM pg_settings WHERE name = 'connwatch.diagnose_window';
+SET ROLE regress_cw_diag_monitor;
+ALTER ROLE regress_cw_diag_monitor SET connwatch.diagnose_idle_in_transaction = '2147483647ms';
+RESET ROLE;
+SELECT count(*) AS stored FROM pg_db_role_setting
+WHERE setrole = 'regress_cw_diag_monitor'::regrole;
 DROP ROLE regress_cw_diag_nobody;
 DROP ROLE regress_cw_diag_monitor;

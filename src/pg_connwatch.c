@@ -12,9 +12,9 @@
  * diagnose() and of the limits' status (warning_pct, critical_pct): they
  * decide what a superuser's session and the metrics exporter are told, and
  * a database owner must not be able to silence them with ALTER DATABASE
- * ... SET.  (XXX: without shared_preload_libraries, a session that has not
- * loaded the library yet can still store such a value as a placeholder,
- * which a later login applies; with the library preloaded it cannot.)
+ * ... SET.  (Before the library is loaded, core refuses to store an
+ * unknown setting in pg_db_role_setting for anyone but a superuser, since
+ * it may turn out to be SUSET: validate_option_array_item().)
  *
  * The thresholds of connwatch.diagnose() are read by that SQL function
  * with current_setting(); they are defined here so that they have types,

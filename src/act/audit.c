@@ -228,12 +228,15 @@ cw_record_action(const CwAuditTrail *audit, const char *policy,
 	datname = OidIsValid(be->datid) ? get_database_name(be->datid) : NULL;
 	usename = OidIsValid(be->userid) ? GetUserNameFromId(be->userid, true) : NULL;
 	client_addr = cw_client_host_datum(&be->client_addr, &isnull);
-	/* any client's text, shown as the views show it */
+	/*
+	 * any client's text, with every non-ASCII character escaped too: the
+	 * row must read the same whoever wrote it and in every client encoding
+	 */
 	if (be->have_query)
 		query = cw_printable(pnstrdup(be->query,
 									  pg_mbcliplen(be->query, strlen(be->query),
 												   CW_AUDIT_QUERY_BYTES)),
-							 cw_printable_keeps_unicode());
+							 false);
 	state_age = cw_age_datum(now, be->state_change, &state_age_null);
 	xact_age = cw_age_datum(now, be->xact_start, &xact_age_null);
 
