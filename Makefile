@@ -48,7 +48,11 @@ ISOLATION_OPTS = --inputdir=test --outputdir=output_iso
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
-PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter \
+# The version the module reports (pg_get_loaded_modules(), 18 and later):
+# the control file's default_version, the one place it is written.
+EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(dir $(firstword $(MAKEFILE_LIST)))pg_connwatch.control)
+
+PG_CPPFLAGS = -I$(srcdir)/src -DCW_MODULE_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 # The test command and CI build with CONNWATCH_WERROR=1; a user's plain
 # "make" on a newer compiler does not fail on a new warning.

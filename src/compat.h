@@ -3,7 +3,7 @@
  * compat.h
  *		Every PG_VERSION_NUM branch of pg_connwatch lives here.
  *
- * pg_connwatch supports PostgreSQL 13 to 18.  Where a major version moved
+ * pg_connwatch supports PostgreSQL 13 to 19.  Where a major version moved
  * or renamed something we rely on, the difference is absorbed here -- by a
  * macro where a name changed, by a small inline function where the code
  * differs -- so that the rest of the code reads as if there were only one
@@ -197,6 +197,72 @@ cw_proc_xids(PGPROC *proc, TransactionId *xid, TransactionId *xmin,
 	*status_flags = pgxact->vacuumFlags;
 #endif
 }
+
+/*
+ * 19 moved get_database_name() from commands/dbcommands.h to
+ * utils/lsyscache.h.
+ */
+#if PG_VERSION_NUM >= 190000
+#include "utils/lsyscache.h"
+#else
+#include "commands/dbcommands.h"
+#endif
+
+/* 16 moved the varlena macros (VARDATA_ANY, ...) to varatt.h */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+/*
+ * 19 dropped ShmemInitHash()'s initial size: a hash table in shared memory
+ * is allocated at its final size.
+ */
+#if PG_VERSION_NUM >= 190000
+#define cw_shmem_init_hash(name, nelems, info, flags) \
+	ShmemInitHash((name), (nelems), (info), (flags))
+#else
+#define cw_shmem_init_hash(name, nelems, info, flags) \
+	ShmemInitHash((name), (nelems), (nelems), (info), (flags))
+#endif
+
+/*
+ * 19 replaced ReplicationSlot.active_pid by active_proc, a ProcNumber.
+ * Caller holds the slot's mutex.
+ */
+#include "replication/slot.h"
+#if PG_VERSION_NUM >= 190000
+#define cw_slot_active_pid(slot) \
+	((slot)->active_proc == INVALID_PROC_NUMBER ? 0 : \
+	 GetPGProcByNumber((slot)->active_proc)->pid)
+#else
+#define cw_slot_active_pid(slot)	((slot)->active_pid)
+#endif
+
+/*
+ * pg_fallthrough (19) marks a case that falls through, for compilers that
+ * warn about it.
+ */
+#ifndef pg_fallthrough
+#if defined(__has_attribute)
+#if __has_attribute(fallthrough)
+#define pg_fallthrough __attribute__((fallthrough))
+#endif
+#endif
+#endif
+#ifndef pg_fallthrough
+#define pg_fallthrough ((void) 0)
+#endif
+
+/*
+ * 18 lets a module say its name and version, which pg_get_loaded_modules()
+ * reports.
+ */
+#if PG_VERSION_NUM >= 180000
+#define CW_MODULE_MAGIC \
+	PG_MODULE_MAGIC_EXT(.name = "pg_connwatch", .version = CW_MODULE_VERSION)
+#else
+#define CW_MODULE_MAGIC PG_MODULE_MAGIC
+#endif
 
 /*
  * Set up a materialized set-returning function's tuplestore and result

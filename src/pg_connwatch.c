@@ -40,7 +40,7 @@
 #include "remember/shared_state.h"
 #include "worker/worker.h"
 
-PG_MODULE_MAGIC;
+CW_MODULE_MAGIC;
 
 int			cw_long_transaction_threshold_ms = 60 * 1000;
 double		cw_warning_pct = 80.0;

@@ -39,7 +39,6 @@
 #include "access/xlog.h"
 #include "storage/lmgr.h"
 #include "catalog/pg_type.h"
-#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -48,6 +47,7 @@
 
 #include "act/audit.h"
 #include "act/extension_tables.h"
+#include "compat.h"
 #include "datums.h"
 #include "observe/durations.h"
 #include "pg_connwatch.h"

@@ -706,7 +706,7 @@ cw_act(CwRun *run, const CwRule *rule, const CwBackend *seen,
 		case CW_OUTCOME_STATE_CHANGED:
 			if (retry_on_state_change)
 				break;
-			/* FALLTHROUGH */
+			pg_fallthrough;
 		default:
 			cw_add_action(run, rule, live.found ? &live.backend : seen,
 						  "skipped", cw_outcome_reason(outcome));

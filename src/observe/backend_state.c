@@ -24,7 +24,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
-#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"

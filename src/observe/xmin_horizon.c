@@ -151,7 +151,7 @@ cw_collect_holders(CwBackendSet *set)
 			catalog_xmin = slot->effective_catalog_xmin;
 			name = slot->data.name;
 			datid = slot->data.database;
-			active_pid = slot->active_pid;
+			active_pid = cw_slot_active_pid(slot);
 			SpinLockRelease(&slot->mutex);
 
 			if (TransactionIdIsValid(xmin))

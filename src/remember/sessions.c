@@ -107,7 +107,7 @@ static struct sigaction cw_prev_postmaster_sigint;
 static pg_atomic_uint32 *volatile cw_fast_shutdown_flag = NULL;
 static shmem_startup_hook_type cw_prev_shmem_startup_hook = NULL;
 
-static void cw_watch_fast_shutdown(SIGNAL_ARGS);
+static void cw_watch_fast_shutdown(int postgres_signal_arg);
 static void cw_sessions_startup(void);
 static void cw_forget_fast_shutdown_flag(int code, Datum arg);
 static void cw_establish_at_commit(XactEvent event, void *arg);
@@ -163,7 +163,7 @@ cw_lifetime_bucket(int64 usecs)
  * nothing.
  */
 static void
-cw_watch_fast_shutdown(SIGNAL_ARGS)
+cw_watch_fast_shutdown(int postgres_signal_arg)
 {
 	int			save_errno = errno;
 	pg_atomic_uint32 *flag = cw_fast_shutdown_flag;

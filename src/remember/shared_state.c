@@ -171,8 +171,8 @@ cw_init_fixed_hash(const char *name, Size keysize, Size entrysize,
 	memset(&info, 0, sizeof(info));
 	info.keysize = keysize;
 	info.entrysize = entrysize;
-	return ShmemInitHash(name, nentries, nentries, &info,
-						 HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+	return cw_shmem_init_hash(name, nentries, &info,
+							  HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 }
 
 /*

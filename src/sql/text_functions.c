@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
 #include "printable.h"
 
 PG_FUNCTION_INFO_V1(cw_printable_text);

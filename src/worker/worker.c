@@ -58,7 +58,6 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
-#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -76,6 +75,7 @@
 
 #include "act/engine.h"
 #include "act/policies.h"
+#include "compat.h"
 #include "remember/history.h"
 #include "remember/persistence.h"
 #include "worker/worker.h"
