@@ -29,7 +29,8 @@
  * skipped; the rows of the signals already sent stay.  The patterns of
  * every rule are checked before anything, so that the one known run-time
  * error of a rule (a LIKE pattern that ends with its escape character) is
- * caught before the first signal.
+ * caught before the first signal.  The policies skipped are returned as
+ * data (CwRunResult.failures) for the caller to report.
  *
  * Units are internal subtransactions in a caller's transaction (the SQL
  * functions), or whole transactions in the background worker
@@ -59,6 +60,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_collation.h"
+#include "common/hashfn.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
@@ -102,7 +104,7 @@ typedef struct CwRun
 	const char *stopped;		/* why no further signal is sent, or NULL */
 } CwRun;
 
-static bool cw_rule_patterns_valid(const CwRule *rule);
+static bool cw_rule_patterns_valid(const CwRule *rule, List **failures);
 static void cw_apply_rule_in_unit(CwRun *run, CwRule *rule);
 static void cw_rule_failed(CwRun *run, const CwRule *rule, ErrorData *edata);
 static void cw_apply_rule(CwRun *run, CwRule *rule);
@@ -142,7 +144,7 @@ cw_run_rules(List *rules, int options)
 	{
 		CwRule	   *rule = lfirst(lc);
 
-		if (cw_rule_patterns_valid(rule))
+		if (cw_rule_patterns_valid(rule, &run.result->failures))
 			valid = lappend(valid, rule);
 	}
 
@@ -214,11 +216,11 @@ cw_signal_and_record(const CwObservation *observed, CwSignalKind kind,
  * the name it is matched with?  The only pattern it refuses is one that
  * ends with the escape character, and it says so only when a name gets
  * that far: check it here, before anything is signalled.  A policy with
- * such a pattern is skipped with a WARNING; a rule function's argument is
- * an error (nothing was signalled yet).
+ * such a pattern is skipped (a failure for the caller to report); a rule
+ * function's argument is an error (nothing was signalled yet).
  */
 static bool
-cw_rule_patterns_valid(const CwRule *rule)
+cw_rule_patterns_valid(const CwRule *rule, List **failures)
 {
 	text	   *patterns[3] = {rule->datname_pattern, rule->usename_pattern,
 	rule->application_pattern};
@@ -256,17 +258,18 @@ cw_rule_patterns_valid(const CwRule *rule)
 		if (valid)
 			continue;
 
-		ereport(rule->policy ? WARNING : ERROR,
-				(errcode(ERRCODE_INVALID_ESCAPE_SEQUENCE),
-				 rule->policy ?
-				 errmsg("policy \"%s\" skipped: its %s pattern ends with the escape character",
-						rule->policy, columns[i]) :
-				 errmsg("the %s pattern ends with the escape character",
-						columns[i]),
-				 errdetail("A LIKE pattern must not end with an unescaped backslash."),
-				 rule->policy ?
-				 errhint("The other policies are applied. Write \\\\ for a backslash in the name.") :
-				 errhint("Write \\\\ for a backslash in the name.")));
+		if (rule->policy == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_ESCAPE_SEQUENCE),
+					 errmsg("the %s pattern ends with the escape character",
+							columns[i]),
+					 errdetail("A LIKE pattern must not end with an unescaped backslash."),
+					 errhint("Write \\\\ for a backslash in the name.")));
+		*failures = cw_add_failure(*failures, ERRCODE_INVALID_ESCAPE_SEQUENCE,
+								   psprintf("policy \"%s\" skipped: its %s pattern ends with the escape character",
+											rule->policy, columns[i]),
+								   "A LIKE pattern must not end with an unescaped backslash.",
+								   "The other policies are applied. Write \\\\ for a backslash in the name.");
 		return false;
 	}
 	return true;
@@ -359,16 +362,61 @@ cw_rule_failed(CwRun *run, const CwRule *rule, ErrorData *edata)
 		run->npending--;
 	}
 
-	ereport(WARNING,
-			(errcode(edata->sqlerrcode),
-			 rule->policy ?
-			 errmsg("policy \"%s\" skipped: %s", rule->policy, edata->message) :
-			 errmsg("rule skipped: %s", edata->message),
-			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-			 run->stopped ?
-			 errhint("No further session is signalled in this run: %s.", run->stopped) :
-			 errhint("The other policies are applied.")));
+	run->result->failures =
+		cw_add_failure(run->result->failures, edata->sqlerrcode,
+					   rule->policy ?
+					   psprintf("policy \"%s\" skipped: %s", rule->policy,
+								edata->message) :
+					   psprintf("rule skipped: %s", edata->message),
+					   edata->detail,
+					   run->stopped ?
+					   psprintf("No further session is signalled in this run: %s.",
+								run->stopped) :
+					   "The other policies are applied.");
 	FreeErrorData(edata);
+}
+
+/* Append a failure, its texts copied into the current memory context */
+List *
+cw_add_failure(List *failures, int sqlerrcode, char *message,
+			   const char *detail, const char *hint)
+{
+	CwRuleFailure *failure = palloc(sizeof(CwRuleFailure));
+
+	failure->sqlerrcode = sqlerrcode;
+	failure->message = pstrdup(message);
+	failure->detail = detail ? pstrdup(detail) : NULL;
+	failure->hint = hint ? pstrdup(hint) : NULL;
+	return lappend(failures, failure);
+}
+
+/*
+ * Report the failures at elevel (WARNING for an SQL caller); returns a
+ * hash of what they say (0 for none), so that a caller that runs the same
+ * policies again and again (the worker) can tell a new failure from the
+ * same one.
+ */
+uint32
+cw_report_failures(List *failures, int elevel)
+{
+	ListCell   *lc;
+	uint32		hash = 0;
+
+	foreach(lc, failures)
+	{
+		CwRuleFailure *failure = lfirst(lc);
+
+		hash = hash_combine(hash,
+							hash_bytes((const unsigned char *) failure->message,
+									   strlen(failure->message)));
+		hash = hash_combine(hash, (uint32) failure->sqlerrcode);
+		ereport(elevel,
+				(errcode(failure->sqlerrcode),
+				 errmsg_internal("%s", failure->message),
+				 failure->detail ? errdetail_internal("%s", failure->detail) : 0,
+				 failure->hint ? errhint("%s", failure->hint) : 0));
+	}
+	return (failures != NIL && hash == 0) ? 1 : hash;
 }
 
 /*

@@ -47,6 +47,18 @@ typedef struct CwAction
 	const char *reason;
 } CwAction;
 
+/*
+ * A policy (or rule) that could not be applied: skipped, and reported by
+ * the caller (cw_report_failures), as a WARNING with this SQLSTATE.
+ */
+typedef struct CwRuleFailure
+{
+	int			sqlerrcode;
+	char	   *message;		/* names the policy */
+	char	   *detail;			/* or NULL */
+	char	   *hint;			/* or NULL */
+} CwRuleFailure;
+
 /* cw_run_rules() options */
 #define CW_RUN_MAY_SIGNAL	0x01	/* open the audit trail before anything */
 #define CW_RUN_PRUNE_AUDIT	0x02	/* and prune it (connwatch.audit_retention) */
@@ -61,6 +73,7 @@ typedef struct CwAction
 typedef struct CwRunResult
 {
 	List	   *actions;		/* CwAction, in the order they happened */
+	List	   *failures;		/* CwRuleFailure of the rules skipped */
 
 	/*
 	 * Client sessions the rules' database, role and application filters
@@ -75,6 +88,9 @@ typedef struct CwRunResult
 } CwRunResult;
 
 extern CwRunResult *cw_run_rules(List *rules, int options);
+extern List *cw_add_failure(List *failures, int sqlerrcode, char *message,
+							const char *detail, const char *hint);
+extern uint32 cw_report_failures(List *failures, int elevel);
 extern CwOutcome cw_signal_and_record(const CwObservation *observed,
 									  CwSignalKind kind, const char *reason,
 									  CwLiveSession *live);

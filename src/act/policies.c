@@ -8,9 +8,10 @@
  * (extension_tables.c), with nothing resolved through the caller's
  * search_path, and every value is checked here again: the table's owner
  * can drop a CHECK constraint, and the engine must not trust what the
- * table no longer guarantees.  A row that fails those checks is skipped
- * with a WARNING that names it and carries the error's SQLSTATE; the other
- * policies are still applied (an enforcer must not stop for one bad row).
+ * table no longer guarantees.  A row that fails those checks is skipped,
+ * and returned as a failure that names it and carries the error's SQLSTATE,
+ * for the caller to report; the other policies are still applied (an
+ * enforcer must not stop for one bad row).
  *
  * Concurrency: reads the table under the caller's snapshot.
  *
@@ -209,12 +210,13 @@ cw_policy_rule(HeapTuple tuple, TupleDesc desc, bool dry_run)
 }
 
 /*
- * One row as a rule, or NULL when it fails its checks: then a WARNING with
+ * One row as a rule, or NULL when it fails its checks: then a failure with
  * the error's SQLSTATE says which policy is skipped and why.  The checks
  * run in a subtransaction (units.c), as PL/pgSQL's exception blocks do.
  */
 static CwRule *
-cw_checked_policy_rule(HeapTuple tuple, TupleDesc desc, bool dry_run)
+cw_checked_policy_rule(HeapTuple tuple, TupleDesc desc, bool dry_run,
+					   List **failures)
 {
 	CwUnit		unit;
 	CwRule	   *volatile rule = NULL;
@@ -232,11 +234,9 @@ cw_checked_policy_rule(HeapTuple tuple, TupleDesc desc, bool dry_run)
 		/* a cancel is the caller's, not the policy's */
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			ReThrowError(edata);
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("%s", edata->message),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-				 errhint("The policy is skipped; the other policies are applied.")));
+		*failures = cw_add_failure(*failures, edata->sqlerrcode,
+								   edata->message, edata->detail,
+								   "The policy is skipped; the other policies are applied.");
 		FreeErrorData(edata);
 		rule = NULL;
 	}
@@ -250,7 +250,7 @@ cw_checked_policy_rule(HeapTuple tuple, TupleDesc desc, bool dry_run)
  * caller's search_path.
  */
 List *
-cw_load_policies(bool dry_run)
+cw_load_policies(bool dry_run, List **failures)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	CwExtensionTable table;
@@ -309,7 +309,7 @@ cw_load_policies(bool dry_run)
 		CwRule	   *rule;
 
 		CHECK_FOR_INTERRUPTS();
-		rule = cw_checked_policy_rule(tuples[i], desc, dry_run);
+		rule = cw_checked_policy_rule(tuples[i], desc, dry_run, failures);
 		if (rule != NULL)
 			policies = lappend(policies, rule);
 	}

@@ -10,7 +10,10 @@
 
 #include "act/engine.h"
 
-/* The enabled policies, in name order; dry_run makes every rule dry */
-extern List *cw_load_policies(bool dry_run);
+/*
+ * The enabled policies, in name order; dry_run makes every rule dry.  The
+ * rows that fail their checks are appended to *failures (CwRuleFailure).
+ */
+extern List *cw_load_policies(bool dry_run, List **failures);
 
 #endif							/* CW_POLICIES_H */

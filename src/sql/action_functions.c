@@ -115,6 +115,7 @@ cw_apply_rule_function(FunctionCallInfo fcinfo, CwRule *rule)
 	rsinfo = cw_begin_srf(fcinfo, CW_ACTION_COLS);
 	result = cw_run_rules(list_make1(rule),
 						  rule->dry_run ? 0 : CW_RUN_MAY_SIGNAL);
+	(void) cw_report_failures(result->failures, WARNING);
 	cw_put_actions(rsinfo, result);
 	cw_report_hidden(result);
 	return (Datum) 0;
@@ -160,12 +161,16 @@ Datum
 cw_enforce(PG_FUNCTION_ARGS)
 {
 	bool		dry_run = cw_bool_arg(fcinfo, 0, "dry_run");
-	List	   *policies = cw_load_policies(dry_run);
+	List	   *failures = NIL;
+	List	   *policies = cw_load_policies(dry_run, &failures);
 	ReturnSetInfo *rsinfo = cw_begin_srf(fcinfo, CW_ACTION_COLS);
 	CwRunResult *result;
 
 	result = cw_run_rules(policies, dry_run ? 0 :
 						  CW_RUN_MAY_SIGNAL | CW_RUN_PRUNE_AUDIT);
+	/* each policy skipped is a WARNING, with its SQLSTATE */
+	(void) cw_report_failures(list_concat(failures, result->failures),
+							  WARNING);
 	cw_put_actions(rsinfo, result);
 	cw_report_hidden(result);
 	return (Datum) 0;

@@ -29,7 +29,8 @@
  * (the bootstrap superuser).  It commits each audit row at once
  * (CW_RUN_OWN_TRANSACTIONS), with interrupts held off from the signal to
  * the commit, so that neither an ERROR nor a SIGTERM after a signal loses
- * its row.  A policy that fails is a WARNING and is skipped; the others are
+ * its row.  A policy that fails is skipped and logged as a WARNING when it
+ * breaks (and every 10 minutes while it stays broken); the others are
  * applied, and the sampling, in another process, is not affected.  On a
  * hot standby the audit table cannot be written and the LOG line is the
  * whole trail, as for enforce() there.
@@ -87,7 +88,12 @@
 typedef struct CwEnforcerState
 {
 	bool		missing_extension_reported;
+	uint32		failures_hash;	/* what the last reported failures said */
+	TimestampTz failures_reported_at;
 } CwEnforcerState;
+
+/* the same policy failures are logged again after this long */
+#define CW_FAILURES_REPEAT_MS	(10 * 60 * 1000)
 
 static int	cw_enforce_interval_ms = 0;
 static char *cw_worker_database = NULL;
@@ -433,12 +439,35 @@ cw_enforce_round(CwEnforcerState *state)
 	}
 	else
 	{
+		List	   *failures = NIL;
+		List	   *policies;
+		CwRunResult *result;
+		uint32		hash;
+		TimestampTz now = GetCurrentTimestamp();
+
 		state->missing_extension_reported = false;
 		/* outlives the transactions the run commits */
 		MemoryContextSwitchTo(round_context);
-		(void) cw_run_rules(cw_load_policies(false),
-							CW_RUN_MAY_SIGNAL | CW_RUN_PRUNE_AUDIT |
-							CW_RUN_OWN_TRANSACTIONS);
+		policies = cw_load_policies(false, &failures);
+		result = cw_run_rules(policies,
+							  CW_RUN_MAY_SIGNAL | CW_RUN_PRUNE_AUDIT |
+							  CW_RUN_OWN_TRANSACTIONS);
+
+		/*
+		 * A broken policy is logged when it breaks, and again every 10
+		 * minutes while it stays broken, not every round.
+		 */
+		failures = list_concat(failures, result->failures);
+		hash = cw_report_failures(failures, DEBUG1);
+		if (hash != 0 &&
+			(hash != state->failures_hash ||
+			 TimestampDifferenceExceeds(state->failures_reported_at, now,
+										CW_FAILURES_REPEAT_MS)))
+		{
+			(void) cw_report_failures(failures, WARNING);
+			state->failures_reported_at = now;
+		}
+		state->failures_hash = hash;
 		/* the run left us in a transaction of its own */
 		MemoryContextSwitchTo(CurTransactionContext);
 	}

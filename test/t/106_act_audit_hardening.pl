@@ -85,7 +85,10 @@ sub leak
 	my ($db, $user, $app) = @_;
 	my $dbh = connect_to($db, $user, $app)
 	  or die "could not connect as $app: $DBI::errstr";
-	$dbh->do('SELECT 1') or die "SELECT failed: " . $dbh->errstr;
+	# The worker's policies match at once (older_than 0): a session leaked
+	# while the worker enforces may be terminated between BEGIN and SELECT.
+	$dbh->do('SELECT 1')
+	  or note "$app ended before its SELECT: " . $dbh->errstr;
 	return $dbh;
 }
 
@@ -442,6 +445,9 @@ cmp_ok($samples, '>=', 0.7 * $expected_samples,
 	sprintf('b: %d samples in %.1f s with a broken policy enforced every %d ms (%.0f expected)',
 		$samples, $seconds, $ENFORCE_MS, $expected_samples));
 note sprintf('history: %d samples in %.2f s (interval %d ms)', $samples, $seconds, $SAMPLE_MS);
+my @reported = slurp_file($node->logfile, $offset) =~ /WARNING:  22025: policy "b1_escape" skipped/g;
+is(scalar @reported, 1,
+	'b: the broken policy is logged when it breaks, not again every round');
 
 # the owner keeps its sessions out (ALLOW_CONNECTIONS false) and renames
 # the database: the enforcer keeps working in it
