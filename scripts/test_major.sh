@@ -93,10 +93,37 @@ stop_all_clusters() {
 	done < <(find "$work" -name postmaster.pid 2>/dev/null)
 }
 
+# The pid-reuse check of test/t/404 needs the next pid chosen, which only
+# root may do (/proc/sys/kernel/ns_last_pid), while the TAP tests run as
+# postgres.  A small root helper reads a number from the FIFO ask, writes it
+# there, and answers on the FIFO done; the tests find the two FIFOs through
+# CONNWATCH_PID_CHOOSER.  Without root, or where the file is not writable,
+# there is no helper and that check is skipped.
+pid_chooser=
+start_pid_chooser() {
+	[ "$(id -u)" = 0 ] && [ -w /proc/sys/kernel/ns_last_pid ] || return 0
+	local dir=$work/pid_chooser
+	mkdir -p "$dir" && mkfifo -m 600 "$dir/ask" "$dir/done" &&
+		chown -R postgres: "$dir" || return 0
+	(
+		while :; do
+			read -r want <"$dir/ask" || continue
+			case "$want" in
+			'' | *[!0-9]*) ;;
+			*) echo "$want" >/proc/sys/kernel/ns_last_pid 2>/dev/null ;;
+			esac
+			echo done >"$dir/done"
+		done
+	) &
+	pid_chooser=$!
+	export CONNWATCH_PID_CHOOSER=$dir
+}
+
 # Every way out ends here: stop the servers, print the closing line last.
 finish() {
 	local rc=$?
 	trap - EXIT INT TERM
+	[ -n "$pid_chooser" ] && kill "$pid_chooser" 2>/dev/null
 	stop_all_clusters
 	if [ "$completed" != 1 ]; then
 		echo "!!! test_major.sh stopped before the end (status $rc)"
@@ -316,6 +343,7 @@ fi
 # 3. TAP tests: one prove run per file, in the environment PGXS's
 #    prove_installcheck sets up (PATH, PG_REGRESS, TESTDIR, the perl modules).
 #
+start_pid_chooser
 for t in $tap_list; do
 	log "TAP: $t"
 	out="$work/logs/tap_$(basename "$t" .pl).log"

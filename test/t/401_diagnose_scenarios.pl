@@ -268,8 +268,8 @@ sub expect_error
 #
 {
 	my $res = scenario('connect_per_request');
-	cmp_ok($res->{sessions_per_second} // 0, '>=', 100,
-		'connect_per_request: at least 100 sessions a second');
+	cmp_ok($res->{sessions_per_second} // 0, '>=', 2 * ($res->{churn_rate_setting} // 50),
+		'connect_per_request: sessions a second at twice connwatch.diagnose_churn_rate');
 	expect_finding($res, 'CW140', 'application', 'flask-nullpool');
 }
 
