@@ -14,8 +14,8 @@
 --
 CREATE FUNCTION connwatch.refused_connections(
     OUT cause text,
-    OUT datname name,
-    OUT usename name,
+    OUT datname text,
+    OUT usename text,
     OUT application_name text,
     OUT client_addr inet,
     OUT count bigint,
@@ -32,8 +32,8 @@ CREATE VIEW connwatch.refused_connections AS
     ORDER BY last_at DESC, cause, usename, datname;
 
 CREATE FUNCTION connwatch.session_endings(
-    OUT datname name,
-    OUT usename name,
+    OUT datname text,
+    OUT usename text,
     OUT application_name text,
     OUT reason text,
     OUT policy text,

@@ -682,8 +682,8 @@ COMMENT ON FUNCTION connwatch.unschedule_enforcement() IS
 --
 CREATE FUNCTION connwatch.refused_connections(
     OUT cause text,
-    OUT datname name,
-    OUT usename name,
+    OUT datname text,
+    OUT usename text,
     OUT application_name text,
     OUT client_addr inet,
     OUT count bigint,
@@ -700,8 +700,8 @@ CREATE VIEW connwatch.refused_connections AS
     ORDER BY last_at DESC, cause, usename, datname;
 
 CREATE FUNCTION connwatch.session_endings(
-    OUT datname name,
-    OUT usename name,
+    OUT datname text,
+    OUT usename text,
     OUT application_name text,
     OUT reason text,
     OUT policy text,

@@ -84,11 +84,11 @@ cw_caller_sees_login(const char *usename)
 }
 
 /*
- * A name from shared memory as it may be shown: clipped to NAMEDATALEN - 1
- * bytes, then rendered printable (printable.c).  These names came from
- * startup packets nobody authenticated, so a control character, an escape
- * sequence or an invalid byte is shown escaped; a name is then longer than
- * it was, and a name column keeps its first NAMEDATALEN - 1 bytes.
+ * A name from shared memory as it may be shown: at most NAMEDATALEN - 1
+ * bytes, rendered printable (printable.c).  These names came from startup
+ * packets nobody authenticated, so a control character, an escape sequence
+ * or an invalid byte is shown escaped, and the rendering may be longer than
+ * a name: the views' name columns are text.
  */
 static char *
 cw_valid_string(const char *raw)
@@ -101,13 +101,8 @@ cw_valid_string(const char *raw)
 static Datum
 cw_name_value(const char *name)
 {
-	NameData   *data = palloc0(sizeof(NameData));
-	char	   *shown = cw_valid_string(name);
-
-	/* whole characters only: an escaped name may be longer than a name */
-	memcpy(NameStr(*data), shown,
-		   pg_mbcliplen(shown, strlen(shown), NAMEDATALEN - 1));
-	return NameGetDatum(data);
+	/* text, not name: an escaped name may be longer than NAMEDATALEN */
+	return CStringGetTextDatum(cw_valid_string(name));
 }
 
 /* An address of a refused attempt as inet; NULL for a Unix socket */
