@@ -107,7 +107,8 @@ start_pid_chooser() {
 		chown -R postgres: "$dir" || return 0
 	(
 		while :; do
-			read -r want <"$dir/ask" || continue
+			# a last line without its newline counts too
+			read -r want <"$dir/ask" || [ -n "$want" ] || continue
 			case "$want" in
 			'' | *[!0-9]*) ;;
 			*) echo "$want" >/proc/sys/kernel/ns_last_pid 2>/dev/null ;;

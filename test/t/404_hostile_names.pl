@@ -348,7 +348,7 @@ sub wait_gone
 			else
 			{
 				open(my $ask, '>', "$chooser/ask") or last;
-				print $ask ($s->{pid} - 1), "\n";
+				print $ask ($s->{pid} - 1) . "\n";
 				close $ask;
 				open(my $done, '<', "$chooser/done") or last;
 				my $answer = <$done>;
