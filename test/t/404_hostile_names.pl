@@ -339,6 +339,13 @@ sub wait_gone
 		my $new;
 		for my $attempt (1 .. 10)
 		{
+			# the old backend must have exited and been reaped: the pid is
+			# free only then (kill 0 finds a zombie too)
+			for (1 .. 100)
+			{
+				last unless kill(0, $s->{pid});
+				usleep(50_000);
+			}
 			if ($direct)
 			{
 				open(my $fh, '>', '/proc/sys/kernel/ns_last_pid') or last;
