@@ -75,6 +75,7 @@ static const CwQuoting cw_ident_quoting = {
 
 static CwChar cw_next_char(const char *s, int left, bool utf8);
 static char *cw_quote_printable(const char *s, int len, const CwQuoting *q);
+static bool cw_is_control(const CwChar *c);
 static bool cw_is_hidden(pg_wchar code);
 static bool cw_needs_escape(const CwChar *c, bool keep_unicode);
 static bool cw_all_plain(const char *s, int len, bool keep_unicode,
@@ -100,7 +101,7 @@ cw_append_printable(StringInfo buf, const char *s, int len, bool keep_unicode)
 	{
 		CwChar		c = cw_next_char(s, len, utf8);
 
-		if (c.invalid || (c.ascii && (c.code < 0x20 || c.code == 0x7f)))
+		if (c.invalid || cw_is_control(&c))
 		{
 			if (c.code == '\n')
 				appendStringInfoString(buf, "\\n");
@@ -161,7 +162,7 @@ cw_quote_printable(const char *s, int len, const CwQuoting *q)
 			appendStringInfoString(&buf, q->quote_escape);
 		else if (c.code == '\\')
 			appendStringInfoString(&buf, "\\\\");
-		else if (c.ascii && (c.code < 0x20 || c.code == 0x7f))
+		else if (cw_is_control(&c))
 			appendStringInfo(&buf, q->control_format, (unsigned int) c.code);
 		else if (!cw_needs_escape(&c, keep))
 			appendBinaryStringInfo(&buf, s, c.len);
@@ -239,6 +240,13 @@ cw_next_char(const char *s, int left, bool utf8)
 	return c;
 }
 
+/* An ASCII control character: C0 or DEL */
+static bool
+cw_is_control(const CwChar *c)
+{
+	return c->ascii && (c->code < 0x20 || c->code == 0x7f);
+}
+
 /*
  * Characters a terminal does not show as themselves: C1 controls, the soft
  * hyphen, the line and paragraph separators, zero-width and bidirectional
@@ -289,7 +297,7 @@ cw_all_plain(const char *s, int len, bool keep_unicode, bool *invalid)
 			*invalid = true;
 			return false;
 		}
-		if ((c.ascii && (c.code < 0x20 || c.code == 0x7f)) ||
+		if (cw_is_control(&c) ||
 			cw_needs_escape(&c, keep_unicode))
 			plain = false;
 		s += c.len;

@@ -59,7 +59,6 @@ PG_FUNCTION_INFO_V1(cw_reset_peaks_function);
 PG_FUNCTION_INFO_V1(cw_preloaded);
 
 static bool cw_caller_sees_login(const char *usename);
-static char *cw_valid_string(const char *raw);
 static Datum cw_name_value(const char *name);
 static Datum cw_inet_value(uint8 family, const uint8 *addr, bool *isnull);
 static Datum cw_timestamp_value(TimestampTz ts, bool *isnull);
@@ -90,19 +89,12 @@ cw_caller_sees_login(const char *usename)
  * or an invalid byte is shown escaped, and the rendering may be longer than
  * a name: the views' name columns are text.
  */
-static char *
-cw_valid_string(const char *raw)
+static Datum
+cw_name_value(const char *raw)
 {
 	char	   *copy = pnstrdup(raw, NAMEDATALEN - 1);
 
-	return cw_printable(copy, cw_printable_keeps_unicode());
-}
-
-static Datum
-cw_name_value(const char *name)
-{
-	/* text, not name: an escaped name may be longer than NAMEDATALEN */
-	return CStringGetTextDatum(cw_valid_string(name));
+	return CStringGetTextDatum(cw_printable(copy, cw_printable_keeps_unicode()));
 }
 
 /* An address of a refused attempt as inet; NULL for a Unix socket */
@@ -189,7 +181,7 @@ cw_refused_connections(PG_FUNCTION_ARGS)
 		nulls[1] = !key->has_datname;
 		values[2] = cw_name_value(key->usename);
 		nulls[2] = !key->has_usename;
-		values[3] = CStringGetTextDatum(cw_valid_string(key->application_name));
+		values[3] = cw_name_value(key->application_name);
 		nulls[3] = !sees || !key->has_application_name;
 		values[4] = cw_inet_value(key->addr_family, key->addr, &nulls[4]);
 		nulls[4] = nulls[4] || !sees;
@@ -253,10 +245,10 @@ cw_session_endings(PG_FUNCTION_ARGS)
 		nulls[0] = e->key.overflow;
 		values[1] = cw_name_value(e->key.usename);
 		nulls[1] = e->key.overflow;
-		values[2] = CStringGetTextDatum(cw_valid_string(e->key.application_name));
+		values[2] = cw_name_value(e->key.application_name);
 		nulls[2] = !sees;
 		values[3] = CStringGetTextDatum(cw_ending_reason_label(e->key.reason));
-		values[4] = CStringGetTextDatum(cw_valid_string(e->key.policy));
+		values[4] = cw_name_value(e->key.policy);
 		nulls[4] = (e->key.reason != CW_ENDED_BY_CONNWATCH ||
 					e->key.policy[0] == '\0');
 		values[5] = Int64GetDatum(e->count);
@@ -319,7 +311,7 @@ cw_peaks(PG_FUNCTION_ARGS)
 		if (p->key.scope >= CW_NUM_PEAK_SCOPES)
 			continue;
 		values[0] = CStringGetTextDatum(cw_peak_scope_label(p->key.scope));
-		values[1] = CStringGetTextDatum(cw_valid_string(p->key.name));
+		values[1] = cw_name_value(p->key.name);
 		nulls[1] = p->key.scope == CW_PEAK_SERVER || p->key.overflow ||
 			(p->key.scope == CW_PEAK_APPLICATION && !sees_applications);
 		values[2] = Int32GetDatum(p->current);
