@@ -60,7 +60,7 @@ ifeq ($(CONNWATCH_WERROR),1)
 PG_CPPFLAGS += -Werror
 endif
 
-EXTRA_CLEAN = results output_iso
+EXTRA_CLEAN = results output_iso $(EXTENSION)-$(DISTVERSION).zip
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -68,3 +68,17 @@ include $(PGXS)
 
 # PGXS knows nothing of our headers: rebuild every object when one changes.
 $(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)
+
+# The release version (PGXN, Debian): the extension's version as three
+# numbers, 1.1 -> 1.1.0.  META.json and debian/changelog carry it too;
+# scripts/test_release.sh checks that they agree.
+DISTVERSION := $(if $(word 3,$(subst ., ,$(EXTVERSION))),$(EXTVERSION),$(EXTVERSION).0)
+
+# make dist: the PGXN release, pg_connwatch-$(DISTVERSION).zip, made by
+# git archive from the last commit (uncommitted changes are not in it),
+# with the install scripts the build generates added to it.
+dist: $(DATA_built)
+	git -C $(srcdir) archive --format=zip --prefix=$(EXTENSION)-$(DISTVERSION)/ \
+		$(foreach f,$(DATA_built),--add-file=$(f)) \
+		-o $(CURDIR)/$(EXTENSION)-$(DISTVERSION).zip HEAD
+.PHONY: dist

@@ -3,7 +3,7 @@
 #
 # Run as root on Debian 12 from the top of the tree:  bash scripts/demo.sh
 # (on the host's PostgreSQL 15), or  bash scripts/demo.sh --major 17  (13,
-# 17 or 18: inside that major's Debian root file system, scripts/pgroot.sh,
+# 17, 18 or 19: inside that major's Debian root file system, scripts/pgroot.sh,
 # with the same output).
 #
 # It installs the build dependencies (scripts/setup.sh), builds and installs

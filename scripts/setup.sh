@@ -22,6 +22,8 @@ packages=(
 	prometheus               # promtool: the alert rules' unit tests, metrics() lint
 	prometheus-postgres-exporter   # scraped with the shipped query file (test/t/402)
 	python3-prometheus-client      # a strict OpenMetrics parser for metrics()
+	pgxnclient               # installs the PGXN release zip (scripts/test_release.sh)
+	unzip                    # reads the release zip
 )
 
 missing=()

@@ -29,9 +29,10 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-# The matrix: the majors whose server, headers and pg_cron Debian's archive
-# has.  15 is the host's own.
-MATRIX=(15 13 17 18)
+# The matrix: the majors whose server and headers Debian's archive has (19
+# from experimental, without pg_cron yet: its pg_cron tests count as
+# skipped).  15 is the host's own.
+MATRIX=(15 13 17 18 19)
 HOST_MAJOR=15
 
 majors=("${MATRIX[@]}")

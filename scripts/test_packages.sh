@@ -409,13 +409,16 @@ meta=$(perl -MJSON::PP -e '
 ' 2>&1)
 read -r meta_version meta_pversion meta_file meta_spec meta_license meta_pg <<<"$meta"
 control_version=$(sed -nE "s/^default_version *= *'([^']*)'.*/\1/p" pg_connwatch.control)
+# The release is the extension's version as three numbers: 1.1 -> 1.1.0.
+release_version=$control_version
+case "$release_version" in *.*.*) ;; *) release_version=$release_version.0 ;; esac
 deb_version=$(dpkg-parsechangelog -S Version 2>/dev/null)
 deb_upstream=${deb_version%-*}
-if [ "$meta_version" = "$control_version" ] && [ "$meta_pversion" = "$control_version" ] &&
-	[ "$deb_upstream" = "$control_version" ] && [ "$meta_file" = "pg_connwatch--$control_version.sql" ] &&
-	[ -f "$meta_file" ] && [ "$meta_spec" = 1.0.0 ] && [ "$meta_license" = postgresql ] &&
+if [ "$meta_version" = "$release_version" ] && [ "$meta_pversion" = "$release_version" ] &&
+	[ "$deb_upstream" = "$release_version" ] && [ "$meta_file" = "pg_connwatch--$control_version.sql" ] &&
+	[ "$meta_spec" = 1.0.0 ] && [ "$meta_license" = postgresql ] &&
 	[ "$meta_pg" = 13.0.0 ] && [ "$(grep -v '^#' debian/pgversions)" = "13+" ]; then
-	ok "META.json, pg_connwatch.control and debian/changelog agree on $control_version ($deb_version); PostgreSQL 13.0.0 and 13+"
+	ok "META.json, pg_connwatch.control and debian/changelog agree on $control_version ($release_version, $deb_version); PostgreSQL 13.0.0 and 13+"
 else
 	not_ok "META.json, pg_connwatch.control and debian/changelog agree (META.json: $meta; control: $control_version; changelog: $deb_version; pgversions: $(tr '\n' ' ' <debian/pgversions))"
 fi

@@ -9,6 +9,7 @@
  * differs -- so that the rest of the code reads as if there were only one
  * version.  No other file tests PG_VERSION_NUM.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_COMPAT_H

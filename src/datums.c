@@ -8,6 +8,7 @@
  * the reading did not copy (backend_state.c records which it copied; a
  * backend exiting while it was read may have cleared any field).
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -6,6 +6,7 @@
  * The views build their rows from these, and the audit trail hands the
  * same values to SPI, so a session reads the same in both.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_DATUMS_H

@@ -20,6 +20,7 @@
  * with current_setting(); they are defined here so that they have types,
  * units and bounds.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,7 @@
  * pg_connwatch.h
  *		Settings shared by every part of pg_connwatch.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef PG_CONNWATCH_H

@@ -30,6 +30,7 @@
  * Concurrency: none; pure functions of their arguments and of the session's
  * encodings.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,7 @@
  *		Client-chosen text rendered so that it cannot forge a line, move a
  *		terminal's cursor or change the SQL around it.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_PRINTABLE_H

@@ -31,6 +31,7 @@
  * Concurrency: inserts and deletes of ordinary rows under the table's
  * RowExclusiveLock; the prepared plans are per backend.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,7 @@
  * audit.h
  *		The audit trail of every real cancel and termination.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_AUDIT_H

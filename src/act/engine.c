@@ -55,6 +55,7 @@
  * (observe/backend_state.c) and re-checks every session right before its
  * signal (signal.c).
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,7 @@
  *		Rules that pick stale sessions, applied through the signal
  *		primitive; the outcomes as plain data.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_ENGINE_H

@@ -23,6 +23,7 @@
  * neither objects planted in other schemas nor temporary ones (a domain
  * named float8, an operator in pg_temp) can change what a statement means.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,7 @@
  *		pg_connwatch's own tables, found through the extension's catalog
  *		entry, and SQL run against them with a pinned search_path.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_EXTENSION_TABLES_H

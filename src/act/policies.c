@@ -15,6 +15,7 @@
  *
  * Concurrency: reads the table under the caller's snapshot.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,7 @@
  * policies.h
  *		The rows of connwatch.policies as rules for the engine.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_POLICIES_H

@@ -38,6 +38,7 @@
  * on a shared advisory lock between observing and re-checking, so that a
  * test can change the victim while the primitive is known to be paused.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

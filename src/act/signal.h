@@ -3,6 +3,7 @@
  * signal.h
  *		The one primitive that signals a backend.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_SIGNAL_H

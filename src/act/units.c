@@ -21,6 +21,7 @@
  * counts that were in force when the unit began (errfinish() resets them
  * to zero before the longjmp), copies the error and rolls the unit back.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -5,6 +5,7 @@
  *		subtransaction inside a caller's transaction, or the transaction
  *		itself in a background worker.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_UNITS_H

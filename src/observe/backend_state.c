@@ -18,6 +18,7 @@
  * pid still matches the status slot, so a slot reused by a new backend in
  * between is never mixed up with the old one.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

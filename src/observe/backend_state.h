@@ -12,6 +12,7 @@
  * analyses (lock_graph.c, connection_limits.c, xmin_horizon.c) work on a
  * reading; nothing here knows of them, or of SQL.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_BACKEND_STATE_H

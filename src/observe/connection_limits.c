@@ -33,6 +33,7 @@
  *
  * This file counts and judges; sql/limit_views.c makes rows of it.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,7 @@
  * connection_limits.h
  *		Connection limits against their usage.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_CONNECTION_LIMITS_H

@@ -8,6 +8,7 @@
  * interval comparison itself reduces it, so that a rule and a WHERE clause
  * over pg_stat_activity agree on every boundary.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

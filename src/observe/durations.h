@@ -4,6 +4,7 @@
  *		Ages and durations in microseconds, as rules compare them and the
  *		audit trail writes them.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_DURATIONS_H

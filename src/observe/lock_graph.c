@@ -14,6 +14,7 @@
  * lock-manager partition locks themselves; nothing is held here between
  * calls, so the graph is a set of per-waiter snapshots, like the SQL one.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,7 @@
  * lock_graph.h
  *		Who blocks whom: the lock-wait graph of a reading of backend state.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_LOCK_GRAPH_H

@@ -18,6 +18,7 @@
  * Replication slots are read under ReplicationSlotControlLock (shared) and
  * each slot's spinlock, as pg_get_replication_slots() does.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,7 @@
  * xmin_horizon.h
  *		Everything that holds the xmin horizon back.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_XMIN_HORIZON_H

@@ -18,6 +18,7 @@
  * readers while they copy out one chunk of the samples they return
  * (cw_history_read): a reader's memory is one chunk, never the ring.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,7 @@
  *		A short history of the server's connections, sampled into a ring
  *		buffer in shared memory.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_HISTORY_H

@@ -24,6 +24,7 @@
  *   chains to the previous hook first, and touches nothing but the
  *   refusal ledger and the backend's own session state.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,7 @@
  * hooks.h
  *		The hooks of the remember layer on the login and logging paths.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_HOOKS_H

@@ -47,6 +47,7 @@
  * file that cannot be read at all is reported at LOG and ignored.  The
  * server starts regardless.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

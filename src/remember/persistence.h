@@ -4,6 +4,7 @@
  *		The ledgers on disk: saved at a clean exit and periodically by the
  *		worker, read back when the postmaster creates them.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_PERSISTENCE_H

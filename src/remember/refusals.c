@@ -53,6 +53,7 @@
  * the slot; a key being evicted while a reset runs keeps its slot, and
  * what it folded into the overflow key may survive the reset.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

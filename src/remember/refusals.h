@@ -3,6 +3,7 @@
  * refusals.h
  *		The ledger of refused connection attempts.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_REFUSALS_H

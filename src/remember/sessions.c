@@ -20,7 +20,7 @@
  * is "by connwatch" when the signal primitive marked the session right
  * before signalling it, "server shutdown" when the postmaster had been
  * asked for a fast shutdown (a watch on its SIGINT handler, installed at
- * start), and "by another session" otherwise.  What cannot be seen at all:
+ * start: see cw_sessions_preload), and "by another session" otherwise.  What cannot be seen at all:
  * a backend killed by SIGKILL or crashing runs no callback (and the server
  * restarts, re-creating the ledgers from the worker's last copy).
  *
@@ -29,6 +29,7 @@
  * for one eviction pass over it: no allocation, nothing that can raise).
  * The per-session state here is the backend's own.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -107,7 +108,7 @@ static struct sigaction cw_prev_postmaster_sigint;
 static pg_atomic_uint32 *volatile cw_fast_shutdown_flag = NULL;
 static shmem_startup_hook_type cw_prev_shmem_startup_hook = NULL;
 
-static void cw_watch_fast_shutdown(int postgres_signal_arg);
+static void cw_watch_fast_shutdown(int signo, siginfo_t *info, void *context);
 static void cw_sessions_startup(void);
 static void cw_forget_fast_shutdown_flag(int code, Datum arg);
 static void cw_establish_at_commit(XactEvent event, void *arg);
@@ -158,12 +159,13 @@ cw_lifetime_bucket(int64 usecs)
  * The postmaster's SIGINT means a fast shutdown: every session is about to
  * be terminated, and should be counted as "server shutdown", not as
  * terminated by another session.  The flag is set, then the postmaster's
- * own handler runs as before.  Only atomics here: it is a signal handler.
- * A child that inherited the handler before installing its own sets
- * nothing.
+ * own handler runs as before, in the form it was installed with (19's
+ * pqsignal() installs a siginfo handler, earlier majors a plain one).
+ * Only atomics here: it is a signal handler.  A child that inherited the
+ * handler before installing its own sets nothing.
  */
 static void
-cw_watch_fast_shutdown(int postgres_signal_arg)
+cw_watch_fast_shutdown(int signo, siginfo_t *info, void *context)
 {
 	int			save_errno = errno;
 	pg_atomic_uint32 *flag = cw_fast_shutdown_flag;
@@ -172,9 +174,11 @@ cw_watch_fast_shutdown(int postgres_signal_arg)
 		pg_atomic_write_u32(flag, 1);
 	errno = save_errno;
 
-	if (cw_prev_postmaster_sigint.sa_handler != SIG_DFL &&
-		cw_prev_postmaster_sigint.sa_handler != SIG_IGN)
-		cw_prev_postmaster_sigint.sa_handler(postgres_signal_arg);
+	if (cw_prev_postmaster_sigint.sa_flags & SA_SIGINFO)
+		cw_prev_postmaster_sigint.sa_sigaction(signo, info, context);
+	else if (cw_prev_postmaster_sigint.sa_handler != SIG_DFL &&
+			 cw_prev_postmaster_sigint.sa_handler != SIG_IGN)
+		cw_prev_postmaster_sigint.sa_handler(signo);
 }
 
 /*
@@ -183,8 +187,13 @@ cw_watch_fast_shutdown(int postgres_signal_arg)
  *
  * XXX: core offers no hook at the start of a shutdown, and pg_terminate_
  * backend() and a fast shutdown end a session with the same SIGTERM and
- * the same FATAL; wrapping the handler is the least intrusive way to tell
- * them apart.  The wrapper keeps the handler's mask and flags.
+ * the same FATAL (19 names the SIGTERM's sender in the FATAL's DETAIL, but
+ * only as translated text, and clears it before exit callbacks run);
+ * wrapping the handler is the least intrusive way to tell them apart.
+ * Only what the documentation promises is relied on: SIGINT to the
+ * postmaster requests a fast shutdown.  The wrapper keeps the handler's
+ * mask and flags and calls it the way it was installed.  doc/internals.md
+ * says what this costs.
  */
 void
 cw_sessions_preload(void)
@@ -196,11 +205,11 @@ cw_sessions_preload(void)
 		return;
 	cw_prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = cw_sessions_startup;
-	if (sigaction(SIGINT, NULL, &cw_prev_postmaster_sigint) != 0 ||
-		(cw_prev_postmaster_sigint.sa_flags & SA_SIGINFO))
+	if (sigaction(SIGINT, NULL, &cw_prev_postmaster_sigint) != 0)
 		return;
 	act = cw_prev_postmaster_sigint;
-	act.sa_handler = cw_watch_fast_shutdown;
+	act.sa_sigaction = cw_watch_fast_shutdown;
+	act.sa_flags |= SA_SIGINFO;
 	(void) sigaction(SIGINT, &act, NULL);
 }
 

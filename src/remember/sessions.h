@@ -4,6 +4,7 @@
  *		How client sessions start and end: the peaks of concurrent
  *		sessions and the ledger of how sessions ended.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_SESSIONS_H

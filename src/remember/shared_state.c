@@ -17,6 +17,7 @@
  * memory, and the ledgers start again from the worker's last copy on disk
  * (persistence.c).
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,7 @@
  *		The shared memory of the remember layer: its layout, and what
  *		protects each part.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_SHARED_STATE_H

@@ -11,6 +11,7 @@
  * let the caller see them: an empty result must not pass for "nothing
  * stale here".
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -10,6 +10,7 @@
  * beyond connwatch.history_applications had connections.  Application
  * names are shown to roles with pg_read_all_stats only, as in peaks.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

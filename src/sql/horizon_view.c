@@ -7,6 +7,7 @@
  * first.  Details of a backend holder follow pg_stat_activity's
  * visibility rule.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -8,6 +8,7 @@
  * turns it into rows, with pct_used rounded once and the status judged on
  * the rounded figure, so that what is shown and what is judged agree.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -19,6 +19,7 @@
  * database encoding here, and bytes that do not belong are shown as '?',
  * so that no invalid string reaches a client or a table.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -10,6 +10,7 @@
  * only what pg_stat_activity shows everybody, and sessions whose state is
  * hidden are never selected by state.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -11,6 +11,7 @@
  * with a crash.  Arguments a user gets wrong are errors with a SQLSTATE,
  * never "match nothing".
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,7 @@
  *		What every SQL-callable function of pg_connwatch does first: set
  *		up its result set and check its arguments.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_SRF_H

@@ -11,6 +11,7 @@
  *
  * Concurrency: none.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -47,6 +47,7 @@
  * ends it with exit code 1 and the postmaster starts it again after 5 s.
  * An ERROR in a round ends that round only.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

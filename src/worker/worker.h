@@ -4,6 +4,7 @@
  *		pg_connwatch's background worker: samples the history and, when
  *		asked to, enforces the policies from inside the server.
  *
+ * Copyright (c) 2026, pg_connwatch developers
  *-------------------------------------------------------------------------
  */
 #ifndef CW_WORKER_H
