@@ -14,11 +14,13 @@
 #
 # Last, when the whole matrix runs, scripts/test_packages.sh builds the
 # Debian packages (debian/, pg_buildext) for 15 and 17, installs them and
-# uses them in a fresh cluster; and scripts/test_prometheus.sh checks the
-# Prometheus alerting rules and runs their unit tests.
+# uses them in a fresh cluster; scripts/test_release.sh checks META.json,
+# builds the PGXN zip and installs and checks it with pgxnclient on a stock
+# cluster; and scripts/test_prometheus.sh checks the Prometheus alerting
+# rules and runs their unit tests.
 #
 # It prints a line per major, "PostgreSQL NN: N passed, N failed", one for
-# the packages, one for the rules, and last the closing line "N passed, N failed" over all of
+# the packages, one for the release, one for the rules, and last the closing line "N passed, N failed" over all of
 # them; the exit status is
 # non-zero when anything failed or nothing ran.  The roots' mounts are taken
 # down on every way out.
@@ -159,6 +161,15 @@ if [ "$run_packages" = 1 ]; then
 	used_roots+=(17)
 	bash "$root/scripts/test_packages.sh" 2>&1 | tee "$out"
 	count_run "Debian packages" "$out" "${PIPESTATUS[0]}"
+fi
+
+# The PGXN release: META.json, make dist, pgxn install and pgxn check from
+# the zip on a stock cluster (15, on the host).
+if [ "$run_packages" = 1 ]; then
+	out="$logdir/release.log"
+	echo "=================== PGXN release ==================="
+	bash "$root/scripts/test_release.sh" 2>&1 | tee "$out"
+	count_run "PGXN release" "$out" "${PIPESTATUS[0]}"
 fi
 
 # The Prometheus alerting rules: promtool check rules and their unit tests
