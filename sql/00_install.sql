@@ -16,6 +16,22 @@ SELECT name, version, installed, superuser, trusted, relocatable, schema,
 FROM pg_available_extension_versions
 WHERE name = 'pg_connwatch';
 
+-- From 18 on, the library names itself and its version, the control file's
+-- default_version (PG_MODULE_MAGIC_EXT); before 18 the row is made up, so
+-- that the output does not depend on the major.
+SELECT count(*) > 0 AS library_loaded FROM connwatch.sessions;
+SELECT current_setting('server_version_num')::int >= 180000 AS cw_has_loaded_modules
+\gset
+\if :cw_has_loaded_modules
+\set cw_modules 'pg_get_loaded_modules()'
+\else
+\set cw_modules '(SELECT ''pg_connwatch''::text AS module_name, default_version AS version FROM pg_available_extensions WHERE name = ''pg_connwatch'')'
+\endif
+SELECT m.module_name, m.version = e.default_version AS version_is_default
+FROM :cw_modules AS m, pg_available_extensions AS e
+WHERE e.name = 'pg_connwatch'
+  AND m.module_name = 'pg_connwatch';
+
 -- Every member of the extension: a missing or extra object fails here.
 -- (From 18 on, the row types of member tables and views and the array
 -- types of member types are recorded as members too; they come with their
