@@ -1,0 +1,3 @@
+--
+-- Act layer: cancel and terminate stale sessions safely
+--

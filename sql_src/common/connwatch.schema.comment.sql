@@ -1,0 +1,5 @@
+--
+-- Documentation
+--
+COMMENT ON SCHEMA connwatch IS
+    'pg_connwatch: connection and session watchdog';

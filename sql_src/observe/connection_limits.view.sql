@@ -1,0 +1,2 @@
+CREATE VIEW connwatch.connection_limits AS
+    SELECT * FROM connwatch.connection_limits();

@@ -1,0 +1,2 @@
+CREATE VIEW connwatch.sessions AS
+    SELECT * FROM connwatch.sessions();

@@ -1,0 +1,20 @@
+CREATE FUNCTION connwatch.history(
+    since timestamptz DEFAULT '-infinity',
+    until timestamptz DEFAULT 'infinity',
+    OUT sampled_at timestamptz,
+    OUT client_backends integer,
+    OUT active integer,
+    OUT idle integer,
+    OUT idle_in_transaction integer,
+    OUT waiting integer,
+    OUT oldest_xact_age interval,
+    OUT oldest_xmin_age integer,
+    OUT refused bigint,
+    OUT ended bigint,
+    OUT applications text[],
+    OUT application_connections integer[],
+    OUT application_idle_in_transaction integer[]
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'cw_history_function'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;

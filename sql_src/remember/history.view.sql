@@ -1,0 +1,3 @@
+CREATE VIEW connwatch.history AS
+    SELECT * FROM connwatch.history()
+    ORDER BY sampled_at;

@@ -1,0 +1,4 @@
+CREATE FUNCTION connwatch.reset_ledgers()
+RETURNS void
+AS 'MODULE_PATHNAME', 'cw_reset_ledgers'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;

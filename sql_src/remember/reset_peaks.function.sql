@@ -1,0 +1,4 @@
+CREATE FUNCTION connwatch.reset_peaks()
+RETURNS void
+AS 'MODULE_PATHNAME', 'cw_reset_peaks_function'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;

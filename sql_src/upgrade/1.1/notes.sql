@@ -1,0 +1,3 @@
+-- 1.1 adds the remember layer and diagnose(): their functions, views and
+-- grants, nothing else changes.  Every object is new, so nothing here replaces an object
+-- a user could have made.
