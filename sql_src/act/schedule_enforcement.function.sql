@@ -62,3 +62,8 @@ BEGIN
     RETURN job_id;
 END
 $$;
+
+REVOKE ALL ON FUNCTION connwatch.schedule_enforcement(text) FROM PUBLIC;
+
+COMMENT ON FUNCTION connwatch.schedule_enforcement(text) IS
+    'Create or update the pg_cron job connwatch-enforce that runs connwatch.enforce() in this database';

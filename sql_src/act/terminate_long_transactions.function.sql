@@ -5,3 +5,8 @@ CREATE FUNCTION connwatch.terminate_long_transactions(
 RETURNS SETOF connwatch.action
 AS 'MODULE_PATHNAME', 'cw_terminate_long_transactions'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+REVOKE ALL ON FUNCTION connwatch.terminate_long_transactions(interval, boolean, text, text, text, boolean) FROM PUBLIC;
+
+COMMENT ON FUNCTION connwatch.terminate_long_transactions(interval, boolean, text, text, text, boolean) IS
+    'Terminate client sessions whose transaction is at least older_than old; with cancel_first, cancel a running statement first and terminate only if the transaction is still open after connwatch.cancel_grace_period';

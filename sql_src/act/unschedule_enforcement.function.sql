@@ -20,3 +20,8 @@ BEGIN
     RETURN removed;
 END
 $$;
+
+REVOKE ALL ON FUNCTION connwatch.unschedule_enforcement() FROM PUBLIC;
+
+COMMENT ON FUNCTION connwatch.unschedule_enforcement() IS
+    'Remove the pg_cron job connwatch-enforce; returns whether there was one';

@@ -9,3 +9,8 @@
 -- is still schema-qualified, so that nothing a user creates can capture a
 -- reference.
 CREATE SCHEMA connwatch;
+
+GRANT USAGE ON SCHEMA connwatch TO PUBLIC;
+
+COMMENT ON SCHEMA connwatch IS
+    'pg_connwatch: connection and session watchdog';

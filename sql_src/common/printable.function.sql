@@ -6,3 +6,6 @@ CREATE FUNCTION connwatch.printable(text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'cw_printable_text'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION connwatch.printable(text) IS
+    'The text with control characters, invalid bytes and a backslash as visible escapes (\n, \xNN, \uXXXX, \\), and non-ASCII as \uXXXX unless server and client use UTF8: safe to print, one-to-one';

@@ -1,3 +1,10 @@
+--
+-- The diagnose layer: findings that join the observe views and the remember
+-- layer's ledgers into what an application developer can act on.  Plain SQL
+-- over the C-backed views; its thresholds are settings the library defines
+-- (connwatch.diagnose_*).  Without the library preloaded the checks that
+-- read the ledgers are skipped, and one info row says so.
+--
 CREATE FUNCTION connwatch.diagnose(
     OUT severity text,
     OUT code text,
@@ -800,3 +807,9 @@ BEGIN
              f.code, f.subject, f.finding;
 END
 $diagnose$;
+
+REVOKE ALL ON FUNCTION connwatch.diagnose() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.diagnose() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.diagnose() IS
+    'Findings, most severe first: what is wrong, the evidence, what the application sees (SQLAlchemy, psycopg2, libpq, JDBC wording) and the fix; codes are documented in doc/diagnose.md';

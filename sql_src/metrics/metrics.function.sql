@@ -232,3 +232,9 @@ SELECT COALESCE(pg_catalog.string_agg(f.block, '' ORDER BY f.metric COLLATE "C")
        OPERATOR(pg_catalog.||) E'# EOF\n'
 FROM families AS f
 $metrics$;
+
+REVOKE ALL ON FUNCTION connwatch.metrics() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.metrics() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.metrics() IS
+    'pg_connwatch''s metrics as OpenMetrics text (connection limits, sessions per application, idle transactions, xmin horizon, refusals, endings, peaks): the same as prometheus-postgres-exporter gives with pg_connwatch_queries.yaml';

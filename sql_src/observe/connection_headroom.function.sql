@@ -13,3 +13,9 @@ CREATE FUNCTION connwatch.connection_headroom(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'cw_connection_headroom'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION connwatch.connection_headroom() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.connection_headroom() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.connection_headroom() IS
+    'Per-role connection headroom; backs the view connwatch.connection_headroom';

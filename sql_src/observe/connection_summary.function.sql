@@ -20,3 +20,9 @@ CREATE FUNCTION connwatch.connection_summary(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'cw_connection_summary'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION connwatch.connection_summary() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.connection_summary() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.connection_summary() IS
+    'Client backends grouped by database, role, application and client address; backs the view connwatch.connection_summary';

@@ -24,3 +24,9 @@ CREATE FUNCTION connwatch.idle_in_transaction(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'cw_idle_in_transaction'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION connwatch.idle_in_transaction() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.idle_in_transaction() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.idle_in_transaction() IS
+    'Client backends idle inside a transaction; backs the view connwatch.idle_in_transaction';

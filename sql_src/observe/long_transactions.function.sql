@@ -46,3 +46,13 @@ CREATE FUNCTION connwatch.long_transactions(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'cw_long_transactions'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION connwatch.long_transactions(interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION connwatch.long_transactions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.long_transactions(interval) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION connwatch.long_transactions() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.long_transactions(interval) IS
+    'Client backends whose transaction is older than older_than';
+COMMENT ON FUNCTION connwatch.long_transactions() IS
+    'Client backends whose transaction is older than connwatch.long_transaction_threshold; backs the view connwatch.long_transactions';

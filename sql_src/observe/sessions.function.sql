@@ -1,4 +1,9 @@
 --
+-- The observe layer.  The views, and the functions behind them, are for
+-- pg_monitor (grant them to other roles explicitly).  The functions hide
+-- what core hides from roles without pg_read_all_stats, whoever may call
+-- them.
+--
 -- connwatch.sessions: one row per backend process
 --
 CREATE FUNCTION connwatch.sessions(
@@ -30,3 +35,9 @@ CREATE FUNCTION connwatch.sessions(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'cw_sessions'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION connwatch.sessions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.sessions() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.sessions() IS
+    'One row per backend process, read from shared memory in one pass; backs the view connwatch.sessions';

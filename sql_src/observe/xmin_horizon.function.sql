@@ -16,3 +16,9 @@ CREATE FUNCTION connwatch.xmin_horizon(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'cw_xmin_horizon'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION connwatch.xmin_horizon() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.xmin_horizon() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.xmin_horizon() IS
+    'Holders of the xmin horizon; backs the view connwatch.xmin_horizon';

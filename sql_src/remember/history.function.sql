@@ -18,3 +18,9 @@ CREATE FUNCTION connwatch.history(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'cw_history_function'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION connwatch.history(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.history(timestamptz, timestamptz) TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.history(timestamptz, timestamptz) IS
+    'Samples of the server taken by the pg_connwatch worker between since and until, oldest first (needs shared_preload_libraries)';

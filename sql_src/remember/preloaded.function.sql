@@ -1,11 +1,11 @@
---
--- The diagnose layer: findings that join the observe views and the remember
--- layer's ledgers into what an application developer can act on.  Plain SQL
--- over the C-backed views; its thresholds are settings the library defines
--- (connwatch.diagnose_*).  Without the library preloaded the checks that
--- read the ledgers are skipped, and one info row says so.
---
+-- Whether the ledgers exist: diagnose() and metrics() skip what needs them.
 CREATE FUNCTION connwatch.preloaded()
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'cw_preloaded'
 LANGUAGE C VOLATILE PARALLEL SAFE;
+
+REVOKE ALL ON FUNCTION connwatch.preloaded() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.preloaded() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.preloaded() IS
+    'Whether pg_connwatch was loaded by shared_preload_libraries, so that its ledgers and history exist';

@@ -17,3 +17,9 @@ CREATE FUNCTION connwatch.refused_connections(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'cw_refused_connections'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION connwatch.refused_connections() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.refused_connections() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.refused_connections() IS
+    'Refused connection attempts by cause and by what the client claimed; backs the view connwatch.refused_connections (needs shared_preload_libraries)';

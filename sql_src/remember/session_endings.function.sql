@@ -18,3 +18,9 @@ CREATE FUNCTION connwatch.session_endings(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'cw_session_endings'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION connwatch.session_endings() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connwatch.session_endings() TO pg_monitor;
+
+COMMENT ON FUNCTION connwatch.session_endings() IS
+    'How client sessions ended; backs the view connwatch.session_endings (needs shared_preload_libraries)';

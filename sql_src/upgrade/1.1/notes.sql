@@ -1,3 +1,3 @@
--- 1.1 adds the remember layer and diagnose(): their functions, views and
--- grants, nothing else changes.  Every object is new, so nothing here replaces an object
--- a user could have made.
+-- 1.1 adds the remember layer, diagnose(), metrics() and the printable
+-- functions they use: every object is new but connwatch.xmin_horizon, which
+-- 1.1 replaces (a prepared transaction's gid shown printable).

@@ -1,3 +1,0 @@
---
--- Act layer: cancel and terminate stale sessions safely
---

@@ -1,5 +1,0 @@
---
--- Documentation
---
-COMMENT ON SCHEMA connwatch IS
-    'pg_connwatch: connection and session watchdog';

@@ -1,2 +1,0 @@
-REVOKE ALL ON FUNCTION connwatch.metrics() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION connwatch.metrics() TO pg_monitor;
