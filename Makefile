@@ -79,6 +79,7 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)
 # The scripts of the version in development (DATA_built), rebuilt whenever a
 # source, the manifest, the builder or the version changes.
 SQL_SOURCES = $(srcdir)/sql_src/manifest.txt $(srcdir)/scripts/build_sql.sh \
+	$(srcdir)/scripts/metrics_from_yaml.awk $(srcdir)/prometheus/pg_connwatch_queries.yaml \
 	$(srcdir)/pg_connwatch.control $(wildcard $(srcdir)/sql_src/*/*.sql $(srcdir)/sql_src/*/*/*.sql)
 
 pg_connwatch--$(EXTVERSION).sql: $(SQL_SOURCES)

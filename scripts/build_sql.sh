@@ -8,7 +8,9 @@
 #   sh scripts/build_sql.sh check       # the manifest only
 #
 # A script is a first line that names it, then each file it runs, after a
-# blank line, with @VERSION@ replaced by the version it installs.  The
+# blank line, with @VERSION@ replaced by the version it installs, and a
+# line "--@ metrics from FILE" replaced by what scripts/metrics_from_yaml.awk
+# makes of FILE (connwatch.metrics()'s queries, from the exporter's file).  The
 # install script runs every file of the manifest but the "upgrade" ones;
 # the upgrade script to TO runs the files introduced in TO (SINCE = TO),
 # those marked +TO (changed in TO) and the "*" ones, but not the "install"
@@ -45,9 +47,19 @@ export LC_ALL
 # The source files on disk, relative to sql_src/, one a line.
 files=$(cd "$src" && find . -type f -name '*.sql' | sed 's|^\./||' | sort)
 
-printf '%s\n' "$files" | awk -v mode="$mode" -v to="$to" -v name="$name" -v src="$src" \
+printf '%s\n' "$files" | awk -v mode="$mode" -v to="$to" -v name="$name" -v src="$src" -v top="$top" \
 	-v manifest="$manifest" '
 	function fail(msg) { print "build_sql.sh: " msg > "/dev/stderr"; bad = 1 }
+	# the CTEs of connwatch.metrics(), from the exporter query file YAML
+	function metrics(yaml,    cmd, l, st) {
+		cmd = "awk -f \"" top "/scripts/metrics_from_yaml.awk\" \"" top "/" yaml "\""
+		while ((st = (cmd | getline l)) > 0)
+			print l
+		if (st < 0 || close(cmd) != 0) {
+			fail("scripts/metrics_from_yaml.awk " yaml " failed")
+			exit 1
+		}
+	}
 	# the files on disk (standard input)
 	NR == FNR { if ($0 != "") on_disk[$0] = 1; next }
 	/^[ \t]*(#|$)/ { next }
@@ -94,6 +106,10 @@ printf '%s\n' "$files" | awk -v mode="$mode" -v to="$to" -v name="$name" -v src=
 			print ""
 			path = src "/" order[i]
 			while ((status = (getline line < path)) > 0) {
+				if (line ~ /^--@ metrics from [^ ]+$/) {
+					metrics(substr(line, 18))
+					continue
+				}
 				gsub(/@VERSION@/, to, line)
 				print line
 			}
