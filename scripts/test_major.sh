@@ -11,8 +11,8 @@
 # the install and upgrade scripts of the version in development from
 # sql_src/), then, as the postgres OS user:
 #
-#   0. (first, as the caller, in the work tree) scripts/check_sql_sources.sh:
-#      the SQL sources' manifest, COMMENT ONs, no built script committed;
+#   0. (first, as the caller, in the work tree, not the copy)
+#      scripts/check_sql_sources.sh: the SQL sources are complete;
 #   1. pg_regress over the Makefile's REGRESS list, against a throwaway
 #      cluster on a private socket directory and port;
 #   2. pg_isolation_regress over the Makefile's ISOLATION list, same cluster;
