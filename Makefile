@@ -35,8 +35,15 @@ OBJS = \
 	src/worker/worker.o
 
 EXTENSION = pg_connwatch
-# every install and upgrade script, and the control file of version 1.0
-DATA = $(wildcard pg_connwatch--*.sql) pg_connwatch--1.0.control
+# The scripts of the version in development, EXTVERSION (below): its install
+# script and its upgrade script from the last release, built from sql_src/
+# (one file per SQL object, in the order of sql_src/manifest.txt) by
+# scripts/build_sql.sh.  Not committed (.gitignore).
+PREVIOUS_VERSION = 1.0.1
+DATA_built = pg_connwatch--$(EXTVERSION).sql pg_connwatch--$(PREVIOUS_VERSION)--$(EXTVERSION).sql
+# The released install and upgrade scripts, committed and frozen, and the
+# control file of version 1.0.
+DATA = $(filter-out $(DATA_built),$(wildcard pg_connwatch--*.sql)) pg_connwatch--1.0.control
 # the Prometheus query file and alerting rules (doc/metrics.md), as docs
 DOCS = prometheus/pg_connwatch_queries.yaml prometheus/pg_connwatch_alerts.yml
 PGFILEDESC = "pg_connwatch - connection and session watchdog"
@@ -60,7 +67,8 @@ ifeq ($(CONNWATCH_WERROR),1)
 PG_CPPFLAGS += -Werror
 endif
 
-EXTRA_CLEAN = results output_iso $(EXTENSION)-$(DISTVERSION).zip
+EXTRA_CLEAN = results output_iso $(DATA_built) $(addsuffix .tmp,$(DATA_built)) \
+	$(EXTENSION)-$(DISTVERSION).zip
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -82,3 +90,17 @@ dist: $(DATA_built)
 		$(foreach f,$(DATA_built),--add-file=$(f)) \
 		-o $(CURDIR)/$(EXTENSION)-$(DISTVERSION).zip HEAD
 .PHONY: dist
+
+# The scripts of the version in development (DATA_built), rebuilt whenever a
+# source, the manifest, the builder or the version changes.
+SQL_SOURCES = $(srcdir)/sql_src/manifest.txt $(srcdir)/scripts/build_sql.sh \
+	$(srcdir)/scripts/metrics_from_yaml.awk $(srcdir)/prometheus/pg_connwatch_queries.yaml \
+	$(srcdir)/pg_connwatch.control $(wildcard $(srcdir)/sql_src/*/*.sql $(srcdir)/sql_src/*/*/*.sql)
+
+pg_connwatch--$(EXTVERSION).sql: $(SQL_SOURCES)
+	$(SHELL) $(srcdir)/scripts/build_sql.sh install $(EXTVERSION) >$@.tmp
+	mv $@.tmp $@
+
+pg_connwatch--$(PREVIOUS_VERSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
+	$(SHELL) $(srcdir)/scripts/build_sql.sh upgrade $(PREVIOUS_VERSION) $(EXTVERSION) >$@.tmp
+	mv $@.tmp $@

@@ -7,9 +7,12 @@
 # the host for 15, inside the major's root file system (scripts/pgroot.sh)
 # for the others.  It expects the packages to be there already.  Run as
 # root from the top of a work tree.  It builds a scratch copy of the tree
-# with -Wall -Wextra -Werror and installs the extension, then, as the
-# postgres OS user:
+# with -Wall -Wextra -Werror and installs the extension (the build makes
+# the install and upgrade scripts of the version in development from
+# sql_src/), then, as the postgres OS user:
 #
+#   0. (first, as the caller, in the work tree, not the copy)
+#      scripts/check_sql_sources.sh: the SQL sources are complete;
 #   1. pg_regress over the Makefile's REGRESS list, against a throwaway
 #      cluster on a private socket directory and port;
 #   2. pg_isolation_regress over the Makefile's ISOLATION list, same cluster;
@@ -236,6 +239,25 @@ if ! "$PG_CONFIG" --version >/dev/null 2>&1; then
 fi
 log "$("$PG_CONFIG" --version)"
 pgbin=$("$PG_CONFIG" --bindir)
+
+#
+# 0. The SQL sources, in the work tree (it has the .git the copy lacks):
+#    the manifest is complete, every object has its COMMENT ON, and the
+#    scripts the build makes are not committed.  Each check counts as one.
+#
+log "SQL sources (scripts/check_sql_sources.sh)"
+sources_out=$(sh "$root/scripts/check_sql_sources.sh" 2>&1)
+sources_status=$?
+printf '%s\n' "$sources_out"
+sources_ok=$(grep -E '^ok [0-9]+' <<<"$sources_out" | grep -cvE '# *SKIP')
+sources_bad=$(grep -cE '^not ok [0-9]+' <<<"$sources_out")
+if [ "$sources_status" -ne 0 ] && [ "$sources_bad" -eq 0 ]; then
+	echo "!!! check_sql_sources.sh exited with status $sources_status without a failed check"
+	sources_bad=1
+fi
+passed=$((passed + sources_ok))
+failed=$((failed + sources_bad))
+skipped=$((skipped + $(grep -cE '^ok [0-9]+.*# *SKIP' <<<"$sources_out")))
 
 #
 # 1. Scratch copy, build, install

@@ -276,8 +276,17 @@ inside() {
 	for f in pg_connwatch_queries.yaml pg_connwatch_alerts.yml; do
 		expected+=("/usr/share/doc/$pkg/prometheus/$f")
 	done
-	for f in "$src"/pg_connwatch--*.control "$src"/pg_connwatch--*.sql; do
-		expected+=("$sharedir/extension/$(basename "$f")")
+	# the committed scripts, and the two the build makes from sql_src/ (the
+	# Makefile's DATA_built: the install script of the upstream version and
+	# its upgrade script from PREVIOUS_VERSION), which make clean may have
+	# removed from the copy again
+	local previous built
+	previous=$(sed -n 's/^PREVIOUS_VERSION *= *//p' "$src/Makefile")
+	built="pg_connwatch--$upstream.sql pg_connwatch--$previous--$upstream.sql"
+	for f in "$src"/pg_connwatch--*.control "$src"/pg_connwatch--*.sql $built; do
+		f=$(basename "$f")
+		case " ${expected[*]} " in *" $sharedir/extension/$f "*) continue ;; esac
+		expected+=("$sharedir/extension/$f")
 	done
 	for f in "${expected[@]}"; do
 		if grep -qxF "$f" <<<"$listing" && [ -s "$f" ]; then
@@ -421,6 +430,14 @@ if [ "$meta_version" = "$release_version" ] && [ "$meta_pversion" = "$release_ve
 	ok "META.json, pg_connwatch.control and debian/changelog agree on $control_version ($release_version, $deb_version); PostgreSQL 13.0.0 and 13+"
 else
 	not_ok "META.json, pg_connwatch.control and debian/changelog agree (META.json: $meta; control: $control_version; changelog: $deb_version; pgversions: $(tr '\n' ' ' <debian/pgversions))"
+fi
+
+# META.json names the install script, which the build makes from sql_src/
+if out=$(sh scripts/build_sql.sh check 2>&1); then
+	ok "$meta_file, which META.json names, can be built: sql_src/manifest.txt is complete"
+else
+	echo "$out"
+	not_ok "$meta_file, which META.json names, can be built: sql_src/manifest.txt is complete"
 fi
 
 # debian/control as "pg_buildext updatecontrol" writes it on this host: else

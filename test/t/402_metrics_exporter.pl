@@ -7,7 +7,8 @@
 # (prometheus/pg_connwatch_queries.yaml) against it, as a pg_monitor role,
 # and /metrics is scraped over loopback: every metric of the file is there,
 # with the values the state implies, and passes promtool's lint.  Then
-# connwatch.metrics() (prometheus/metrics.sql) is linted (promtool check
+# connwatch.metrics() (built from the same query file: see
+# sql_src/metrics/metrics.function.sql) is linted (promtool check
 # metrics) and parsed by python3-prometheus-client's strict OpenMetrics
 # parser, and must report the same series with the same values as the
 # exporter did.  Last, the server restarts without shared_preload_libraries:

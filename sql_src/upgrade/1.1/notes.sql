@@ -1,0 +1,3 @@
+-- 1.1 adds the remember layer, diagnose(), metrics() and the printable
+-- functions they use: every object is new but connwatch.xmin_horizon, which
+-- 1.1 replaces (a prepared transaction's gid shown printable).
