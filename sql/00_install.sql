@@ -151,11 +151,29 @@ RETURNS text LANGUAGE sql STABLE AS $$
                   current_setting('port'), dbname, username, appname)
 $$;
 
+-- Whether this server takes a TCP connection to 127.0.0.1 from this role
+-- (listen_addresses and pg_hba.conf permitting), within 10 s.  01 and 05
+-- need one: without it they say "skipped:" and stop.  Any other error than
+-- a refused connection is an error.
+CREATE FUNCTION regress_cw_have_tcp()
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM dblink_connect('regress_cw_tcp_probe',
+                           regress_cw_connstr('regress_cw_tcp_probe', host => '127.0.0.1')
+                           || ' connect_timeout=10');
+    PERFORM dblink_disconnect('regress_cw_tcp_probe');
+    RETURN true;
+EXCEPTION WHEN sqlclient_unable_to_establish_sqlconnection THEN
+    RETURN false;
+END
+$$;
+
 -- Poll a boolean query (with fresh statistics snapshots) until it returns
 -- true, at most timeout seconds; returns the last answer.  Used instead of
 -- sleeping, and to compare a live C view with pg_stat_activity without
--- tripping over processes that come and go in between.
-CREATE FUNCTION regress_cw_wait(cond text, timeout float8 DEFAULT 60)
+-- tripping over processes that come and go in between.  What it waits for
+-- takes milliseconds; 20 s bounds the wait of a test that is failing.
+CREATE FUNCTION regress_cw_wait(cond text, timeout float8 DEFAULT 20)
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
     ok boolean;
