@@ -232,22 +232,25 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- Poll a boolean query (with fresh statistics snapshots) up to 3000 times,
--- 10 ms apart (30 s and more): true as soon as it returns true, else false.
+-- Poll a boolean query (with fresh statistics snapshots) every 10 ms for at
+-- most 30 s: true as soon as it returns true, else false.
 CREATE FUNCTION regress_cw_poll(cond text) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     ok boolean;
+    deadline timestamptz := clock_timestamp() + interval '30 s';
 BEGIN
-    FOR i IN 1..3000 LOOP
+    LOOP
         PERFORM pg_stat_clear_snapshot();
         EXECUTE cond INTO ok;
         IF ok THEN
             RETURN true;
         END IF;
+        IF clock_timestamp() > deadline THEN
+            RETURN false;
+        END IF;
         PERFORM pg_sleep(0.01);
     END LOOP;
-    RETURN false;
 END
 $$;
 
