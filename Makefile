@@ -48,11 +48,16 @@ DATA = $(filter-out $(DATA_built),$(wildcard pg_connwatch--*.sql)) pg_connwatch-
 DOCS = prometheus/pg_connwatch_queries.yaml prometheus/pg_connwatch_alerts.yml
 PGFILEDESC = "pg_connwatch - connection and session watchdog"
 
-# One file per topic; the lists follow the files on disk.
+# One file per topic; the lists follow the files on disk.  "make
+# installcheck" runs the regress files and the isolation specs against the
+# server at PGHOST/PGPORT, stock or not: a file that needs TCP on 127.0.0.1
+# or max_prepared_transactions > 0 says "skipped:" where the server lacks
+# it (doc/testing.md).  The TAP tests boot clusters of their own, need
+# Perl's IPC::Run and take minutes: they run on request only,
+# "make installcheck TAP_TESTS=1" (scripts/test_major.sh does).
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso
-TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
 # The version the module reports (pg_get_loaded_modules(), 18 and later):
@@ -73,6 +78,20 @@ EXTRA_CLEAN = results output_iso $(DATA_built) $(addsuffix .tmp,$(DATA_built)) \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Debian's postgresql-server-dev-13 ships no pg_isolation_regress: there
+# "make installcheck" says the specs were skipped instead of failing.
+ifeq ($(wildcard $(top_builddir)/src/test/isolation/pg_isolation_regress),)
+pg_isolation_regress_installcheck = @echo "isolation specs skipped: this PostgreSQL's server-dev package has no pg_isolation_regress"; true
+endif
+# TAP tests asked for where Perl lacks IPC::Run: say so, and fail.
+ifdef TAP_TESTS
+ifeq ($(enable_tap_tests),yes)
+ifneq ($(shell perl -MIPC::Run -e 1 2>/dev/null && echo yes),yes)
+prove_installcheck = @echo "the TAP tests need Perl's IPC::Run (Debian: libipc-run-perl)"; false
+endif
+endif
+endif
 
 # PGXS knows nothing of our headers: rebuild every object when one changes.
 $(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)

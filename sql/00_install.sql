@@ -167,11 +167,29 @@ RETURNS text LANGUAGE sql STABLE AS $$
                   current_setting('port'), dbname, username, appname)
 $$;
 
+-- Whether this server takes a TCP connection to 127.0.0.1 from this role
+-- (listen_addresses and pg_hba.conf permitting), within 10 s.  01 and 05
+-- need one: without it they say "skipped:" and stop.  Any other error than
+-- a refused connection is an error.
+CREATE FUNCTION regress_cw_have_tcp()
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM dblink_connect('regress_cw_tcp_probe',
+                           regress_cw_connstr('regress_cw_tcp_probe', host => '127.0.0.1')
+                           || ' connect_timeout=10');
+    PERFORM dblink_disconnect('regress_cw_tcp_probe');
+    RETURN true;
+EXCEPTION WHEN sqlclient_unable_to_establish_sqlconnection THEN
+    RETURN false;
+END
+$$;
+
 -- Poll a boolean query (with fresh statistics snapshots) until it returns
 -- true, at most timeout seconds; returns the last answer.  Used instead of
 -- sleeping, and to compare a live C view with pg_stat_activity without
--- tripping over processes that come and go in between.
-CREATE FUNCTION regress_cw_wait(cond text, timeout float8 DEFAULT 60)
+-- tripping over processes that come and go in between.  What it waits for
+-- takes milliseconds; 20 s bounds the wait of a test that is failing.
+CREATE FUNCTION regress_cw_wait(cond text, timeout float8 DEFAULT 20)
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
     ok boolean;
@@ -230,22 +248,25 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- Poll a boolean query (with fresh statistics snapshots) up to 3000 times,
--- 10 ms apart (30 s and more): true as soon as it returns true, else false.
+-- Poll a boolean query (with fresh statistics snapshots) every 10 ms for at
+-- most 30 s: true as soon as it returns true, else false.
 CREATE FUNCTION regress_cw_poll(cond text) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     ok boolean;
+    deadline timestamptz := clock_timestamp() + interval '30 s';
 BEGIN
-    FOR i IN 1..3000 LOOP
+    LOOP
         PERFORM pg_stat_clear_snapshot();
         EXECUTE cond INTO ok;
         IF ok THEN
             RETURN true;
         END IF;
+        IF clock_timestamp() > deadline THEN
+            RETURN false;
+        END IF;
         PERFORM pg_sleep(0.01);
     END LOOP;
-    RETURN false;
 END
 $$;
 

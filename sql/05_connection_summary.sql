@@ -2,6 +2,16 @@
 -- 05_connection_summary: client backends grouped by database, role,
 -- application and client address, counted per state.
 --
+
+-- One application connects over TCP to 127.0.0.1: where the server takes
+-- no such connection, the file says so and stops
+-- (expected/05_connection_summary_1.out).
+SELECT NOT regress_cw_have_tcp() AS skip_test \gset
+\if :skip_test
+\echo 'skipped: needs TCP connections to 127.0.0.1 (listen_addresses, pg_hba.conf)'
+\quit
+\endif
+
 SELECT regress_cw_settle() AS settled;
 
 -- Leftovers of an interrupted earlier run, if any.

@@ -21,7 +21,8 @@ SET connwatch.diagnose_xmin_age = 'many';
 \set VERBOSITY default
 
 -- A transaction of this session that holds the horizon back longer than
--- diagnose_horizon_age, and a prepared transaction left behind
+-- diagnose_horizon_age (a prepared transaction left behind:
+-- 50_diagnose_prepared)
 SET connwatch.diagnose_horizon_age = '1s';
 BEGIN;
 SELECT pg_current_xact_id() IS NOT NULL AS has_xid;
@@ -34,17 +35,6 @@ SELECT severity, code,
        advice LIKE '%connwatch.terminate_backend(%' AS advice
 FROM connwatch.diagnose() WHERE code = 'CW120';
 COMMIT;
-
-BEGIN;
-CREATE TABLE regress_cw_diag (id int);
-INSERT INTO regress_cw_diag VALUES (1);
-PREPARE TRANSACTION 'regress_cw_diag_gid';
-SELECT pg_sleep(1.2);
-SELECT severity, code, subject, needs_preload,
-       finding LIKE 'Prepared transaction "regress_cw_diag_gid" (role "%", database "%"), prepared at %' AS finding,
-       advice LIKE '%ROLLBACK PREPARED ''regress_cw_diag_gid''%' AS advice
-FROM connwatch.diagnose() WHERE code LIKE 'CW12%';
-ROLLBACK PREPARED 'regress_cw_diag_gid';
 RESET connwatch.diagnose_horizon_age;
 
 -- Again quiet; the order is severity, then code
