@@ -158,6 +158,25 @@ BEGIN
         WHERE EXISTS (SELECT 1 FROM plateau_candidates)
         GROUP BY c.application_name
     ),
+    -- CW102's evidence that a candidate's pool is stuck, not just busy: its
+    -- sessions idle in a transaction, or waiting on a lock, for at least
+    -- connwatch.diagnose_idle_in_transaction.  A busy, healthy pool is flat
+    -- at its size too, and at any instant has no idle connection and some
+    -- between two statements of a transaction; a session that stayed stuck
+    -- that long was stuck in every sample of that time.
+    plateau_stuck AS (
+        SELECT s.application_name,
+               count(*) FILTER (WHERE s.state <> 'active')::integer AS idle_in_transaction,
+               count(*) FILTER (WHERE s.state = 'active')::integer AS waiting,
+               max(s.state_age) AS longest
+        FROM connwatch.sessions() AS s
+        WHERE EXISTS (SELECT 1 FROM plateau_candidates)
+          AND s.application_name IN (SELECT c.application_name FROM plateau_candidates AS c)
+          AND s.state_age >= iit_after
+          AND (s.state IN ('idle in transaction', 'idle in transaction (aborted)')
+               OR (s.state = 'active' AND s.wait_event_type = 'Lock'))
+        GROUP BY s.application_name
+    ),
     -- refusals by cause and by who asked
     refusal_groups AS MATERIALIZED (
         SELECT c.cause, c.app_key, c.role_key,
@@ -318,17 +337,31 @@ BEGIN
 
     UNION ALL
     -- CW102: an application's connections flat at their peak for the whole
-    -- window, some waiting or idle in a transaction, while every limit has room
-    SELECT 'critical', 'CW102',
+    -- window, none idle, and some of them stuck (plateau_stuck) while every
+    -- limit has room.  Critical when every connection of the pool is stuck:
+    -- then no request gets one, and the client's pool times out.
+    SELECT CASE WHEN st.idle_in_transaction + st.waiting >= p.level
+                THEN 'critical' ELSE 'warning' END,
+           'CW102',
            format('application "%s"', connwatch.printable(a.application_name)),
-           format('Application "%s" has held exactly %s connections for the last %s, none of them idle, %s waiting on a lock and %s idle in a transaction, while the server has %s free slots: the application''s own pool is exhausted and its requests queue in the client',
-                  connwatch.printable(a.application_name), p.level, win, a.waiting, a.idle_in_transaction,
-                  srv.headroom),
+           format('Application "%s" has held exactly %s connections for the last %s, none of them idle now, and %s of them have been stuck for at least %s (%s idle in a transaction, %s waiting on a lock; the longest for %s), while the server has %s free slots: %s',
+                  connwatch.printable(a.application_name), p.level, win,
+                  st.idle_in_transaction + st.waiting, iit_setting,
+                  st.idle_in_transaction, st.waiting,
+                  date_trunc('second', st.longest), srv.headroom,
+                  CASE WHEN st.idle_in_transaction + st.waiting >= p.level
+                       THEN 'every connection of the application''s pool is stuck, so its requests wait in the client until the pool times out'
+                       ELSE format('the application''s pool works with %s of its %s connections, and its requests queue in the client when they are busy',
+                                   p.level - st.idle_in_transaction - st.waiting, p.level) END),
            jsonb_build_object('application', connwatch.printable(a.application_name),
                               'role', connwatch.printable(a.usename),
                               'database', connwatch.printable(a.datname), 'connections', p.level,
                               'peak', p.hi, 'samples', p.samples,
                               'window_s', round(extract(epoch FROM win)::numeric, 1),
+                              'stuck_idle_in_transaction', st.idle_in_transaction,
+                              'stuck_waiting', st.waiting,
+                              'stuck_for_s', round(extract(epoch FROM st.longest)::numeric, 1),
+                              'stuck_after_s', round(extract(epoch FROM iit_after)::numeric, 1),
                               'waiting', a.waiting,
                               'idle_in_transaction', a.idle_in_transaction,
                               'server_headroom', srv.headroom),
@@ -343,6 +376,7 @@ BEGIN
            a.total::float8
     FROM plateau_candidates AS a
     JOIN plateaus AS p ON p.application_name = a.application_name
+    JOIN plateau_stuck AS st ON st.application_name = a.application_name
     CROSS JOIN (SELECT l.headroom FROM limits AS l WHERE l.scope = 'server') AS srv
     WHERE p.level = p.hi AND p.level = a.total
       AND p.samples = p.taken AND p.taken >= 2
