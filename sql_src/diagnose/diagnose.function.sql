@@ -650,7 +650,7 @@ BEGIN
     SELECT 'warning', 'CW150',
            CASE WHEN COALESCE(e.application_name, '') <> '' THEN format('application "%s"', e.application_name)
                 ELSE format('role "%s"', e.usename) END,
-           format('%s session%s of application "%s" (role "%s", database "%s") %s ended by the server (%s%s) since %s, the last at %s: a pool that hands these connections out again fails on their next use',
+           format('%s session%s of application "%s" (role "%s", database "%s") %s ended by the server (%s%s) since %s, the last at %s: a pool that hands such a connection out again without testing it (SQLAlchemy without pool_pre_ping, psycopg2''s own pools) fails on its next use; a pool that validates connections (pool_pre_ping, psycopg_pool with check, HikariCP, asyncpg, PgBouncer) replaces it without an error',
                   e.count, CASE WHEN e.count = 1 THEN '' ELSE 's' END,
                   COALESCE(e.application_name, '(hidden)'), e.usename, e.datname,
                   CASE WHEN e.count = 1 THEN 'was' ELSE 'were' END, e.reason,
