@@ -75,9 +75,9 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 # 30 s: the first finding (see above), put back, crashes the server 0.9 s
-# to 3 s into the churn on a 2-core VM, where 30 s make about 7,000 reads
-# and 750 endings; the 18.6 s it once took at most, with fewer readers of
-# the view, fit too.  CONNWATCH_CHURN_SECONDS=60 doubles them.
+# to 3 s into the churn on a 2-core VM, where 30 s make 7,000 to 14,000
+# reads and 750 to 900 endings; the 18.6 s it once took at most, with fewer
+# readers of the view, fit too.  CONNWATCH_CHURN_SECONDS=60 runs longer.
 my $SECONDS = $ENV{CONNWATCH_CHURN_SECONDS} // 30;
 die "CONNWATCH_CHURN_SECONDS must be a positive number"
   unless $SECONDS =~ /^\d+(?:\.\d+)?$/ && $SECONDS > 0;
