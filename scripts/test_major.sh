@@ -328,14 +328,16 @@ next_tap_file() {
 }
 
 # A lane: run files from the queue in tree $1 until it is empty.  The pid
-# of the file's runner is in $work/lanes/N.child (N: the lane's number, $2)
-# for stop_lanes.
+# of the file's runner (runuser, or timeout when not root: started here,
+# not through as_pg, so that $! is its pid) is in $work/lanes/N.child (N:
+# the lane's number, $2) for stop_lanes.
 tap_lane() {
-	local dir=$1 lane=$2 t name status
+	local dir=$1 lane=$2 t name status runner=()
+	[ "$(id -u)" = 0 ] && runner=(runuser -u postgres --)
 	while t=$(next_tap_file); do
 		name=$(basename "$t" .pl)
 		date +%s >"$work/logs/tap_$name.start"
-		as_pg timeout -k 10 "$(time_limit $TAP_TIMEOUT)" \
+		"${runner[@]}" timeout -k 10 "$(time_limit $TAP_TIMEOUT)" \
 			make -s -C "$dir" --no-print-directory installcheck REGRESS= ISOLATION= \
 			PROVE_TESTS="$t" PROVE_FLAGS="-v" >"$work/logs/tap_$name.log" 2>&1 &
 		echo $! >"$work/lanes/$lane.child"
@@ -350,15 +352,29 @@ tap_lane() {
 }
 
 # Every way out: no lane may go on running a file after the run ended.
-# The runner (runuser, or timeout when not root) passes SIGTERM on to the
-# file's prove and make.
+# The lane first, so that it starts no other file, then the runner of its
+# file (runuser, or timeout when not root), which passes SIGTERM on to the
+# file's make and prove; waited for (20 s, then SIGKILL), so that no node
+# starts after stop_all_clusters.
 stop_lanes() {
-	local pid lane=0
+	local pid lane=0 runners=() i alive
 	for pid in "${lane_pids[@]}"; do
 		lane=$((lane + 1))
-		kill -0 "$pid" 2>/dev/null || continue
 		kill "$pid" 2>/dev/null
-		[ -s "$work/lanes/$lane.child" ] && kill "$(cat "$work/lanes/$lane.child")" 2>/dev/null
+		[ -s "$work/lanes/$lane.child" ] || continue
+		pid=$(cat "$work/lanes/$lane.child")
+		kill "$pid" 2>/dev/null && runners+=("$pid")
+	done
+	for i in $(seq 1 20); do
+		alive=0
+		for pid in "${runners[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ "$alive" = 0 ] && return 0
+		sleep 1
+	done
+	for pid in "${runners[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
 	done
 	return 0
 }
