@@ -144,7 +144,8 @@ for major in "${majors[@]}"; do
 		tar -C "$major_root$inside" -xf -
 	env_args=(PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config")
 	for v in CONNWATCH_TEST_PORT CONNWATCH_KEEP_TMP CONNWATCH_TEST_BUDGET \
-		CONNWATCH_CHURN_SECONDS CONNWATCH_FUZZ_SECONDS CONNWATCH_FUZZ_SEED CI; do
+		CONNWATCH_CHURN_SECONDS CONNWATCH_FUZZ_SECONDS CONNWATCH_FUZZ_SEED \
+		CONNWATCH_TAP_JOBS CI; do
 		[ -n "${!v:-}" ] && env_args+=("$v=${!v}")
 	done
 	bash "$root/scripts/pgroot.sh" run "$major" \

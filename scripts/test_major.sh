@@ -20,6 +20,11 @@
 #      runs it (scripts/stock_installcheck.sh), which counts as one test;
 #   3. the TAP tests (the Makefile's PROVE_TESTS), one prove run per file;
 #      they boot their own clusters through PostgreSQL::Test::Cluster.
+#      CONNWATCH_TAP_JOBS files run at once (default 2), each in its own
+#      copy of the built tree, in the background from the start (while 1.
+#      and 2. run); their results are printed and counted after those, in
+#      the Makefile's order.  A line "=== time: ..." says where the time
+#      went.
 #
 # All three go through PGXS's "make installcheck" with the other suites
 # switched off, so the Makefile stays the source of truth for the lists and
@@ -40,6 +45,7 @@
 #   PG_CONFIG               pg_config of the major to test (default: 15's)
 #   CONNWATCH_TEST_PORT     first port to try for the regress cluster (default 55100)
 #   CONNWATCH_KEEP_TMP=1    keep the scratch directory even when everything passed
+#   CONNWATCH_TAP_JOBS      TAP files run at once (default 2; 1 runs them one by one)
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,6 +64,22 @@ ISOLATION_TIMEOUT=300
 TAP_TIMEOUT=420
 BUDGET=${CONNWATCH_TEST_BUDGET:-840}
 
+# TAP files that run at once.  On 2 cores, 2 lanes overlap one file's
+# waits (sleeps, polls, pg_cron's minute) with another's work; see
+# doc/testing.md, "Where the time goes".
+TAP_JOBS=${CONNWATCH_TAP_JOBS:-2}
+case "$TAP_JOBS" in
+'' | *[!0-9]* | 0) TAP_JOBS=1 ;;
+esac
+
+# The files that take longest start first, so that no lane is left with a
+# long one at the end (a hint from the measured times; a file not named
+# here starts after these, in the Makefile's order).
+# 201 and 103 first: the churn takes every core it gets for its fixed
+# time, pg_cron's minute (13, 15) takes none.
+TAP_LONG_FIRST="201_exit_churn 103_act_pg_cron 203_hostile_install 106_act_audit_hardening
+202_fuzz 401_diagnose_scenarios 305_ledger_hardening 403_diagnose 101_act_races"
+
 passed=0
 failed=0
 skipped=0
@@ -66,6 +88,7 @@ work=
 src=
 cluster=
 pgbin=
+lane_pids=()
 
 log() { printf '=== %s\n' "$*"; }
 
@@ -87,15 +110,17 @@ as_pg() {
 	fi
 }
 
-# Stop every server this run may have started: the regress cluster and any
-# node a TAP test left behind (a killed prove cannot run its END block).
+# Stop every server this run may have started under directory $1 (default:
+# the whole scratch directory): the regress cluster and any node a TAP test
+# left behind (a killed prove cannot run its END block).
 stop_all_clusters() {
-	[ -n "$work" ] && [ -d "$work" ] && [ -n "$pgbin" ] || return 0
+	local under=${1:-$work}
+	[ -n "$work" ] && [ -d "$under" ] && [ -n "$pgbin" ] || return 0
 	local pidfile
 	while IFS= read -r pidfile; do
 		as_pg "$pgbin/pg_ctl" -D "$(dirname "$pidfile")" -m fast -t 30 -w stop >/dev/null 2>&1 ||
 			as_pg "$pgbin/pg_ctl" -D "$(dirname "$pidfile")" -m immediate -w stop >/dev/null 2>&1 || true
-	done < <(find "$work" -name postmaster.pid 2>/dev/null)
+	done < <(find "$under" -name postmaster.pid 2>/dev/null)
 }
 
 # The pid-reuse check of test/t/404 needs the next pid chosen, which only
@@ -130,6 +155,7 @@ finish() {
 	local rc=$?
 	trap - EXIT INT TERM
 	[ -n "$pid_chooser" ] && kill "$pid_chooser" 2>/dev/null
+	stop_lanes
 	stop_all_clusters
 	if [ "$completed" != 1 ]; then
 		echo "!!! test_major.sh stopped before the end (status $rc)"
@@ -275,6 +301,7 @@ tar -C "$root" \
 	--exclude=./regression.diffs --exclude=./regression.out \
 	-cf - . | tar -C "$src" -xf -
 
+t_build=$SECONDS
 log "build (make)"
 if ! make -C "$src" -j2 CONNWATCH_WERROR=1 >"$work/logs/build.log" 2>&1; then
 	cat "$work/logs/build.log"
@@ -293,6 +320,7 @@ fi
 
 [ "$(id -u)" = 0 ] && chown -R postgres: "$work"
 
+t_installed=$SECONDS
 regress_list=$(make_var REGRESS)
 isolation_list=$(make_var ISOLATION)
 tap_list=$(make_var PROVE_TESTS)
@@ -300,8 +328,115 @@ n_regress=$(wc -w <<<"$regress_list")
 n_isolation=$(wc -w <<<"$isolation_list")
 
 #
-# 2. pg_regress and the isolation specs against a throwaway cluster
+# 2. TAP tests: one prove run per file, in the environment PGXS's
+#    prove_installcheck sets up (PATH, PG_REGRESS, TESTDIR, the perl modules).
+#    TAP_JOBS lanes take the files from one queue, in the background while
+#    pg_regress and the isolation specs run (3.); each lane is a copy of the
+#    built tree, because prove_installcheck empties its tree's tmp_check
+#    before every file.  A lane keeps each file's output, exit status and
+#    logs under $work/logs, and stops the servers the file left; the files
+#    are reported (4.) in the Makefile's order, each once it is done.  The
+#    lanes share one port lock directory, so that two nodes started at once
+#    never take the same port.
 #
+
+# The next file of the queue, or false when it is empty.
+next_tap_file() {
+	local line
+	{
+		flock 9
+		line=$(head -n 1 "$work/tap_queue")
+		[ -n "$line" ] && sed -i 1d "$work/tap_queue"
+	} 9>"$work/tap_queue.lock"
+	[ -n "$line" ] && echo "$line"
+}
+
+# A lane: run files from the queue in tree $1 until it is empty.  The pid
+# of the file's runner (runuser, or timeout when not root: started here,
+# not through as_pg, so that $! is its pid) is in $work/lanes/N.child (N:
+# the lane's number, $2) for stop_lanes.
+tap_lane() {
+	local dir=$1 lane=$2 t name status runner=()
+	[ "$(id -u)" = 0 ] && runner=(runuser -u postgres --)
+	while t=$(next_tap_file); do
+		name=$(basename "$t" .pl)
+		date +%s >"$work/logs/tap_$name.start"
+		"${runner[@]}" timeout -k 10 "$(time_limit $TAP_TIMEOUT)" \
+			make -s -C "$dir" --no-print-directory installcheck REGRESS= ISOLATION= TAP_TESTS=1 \
+			PROVE_TESTS="$t" PROVE_FLAGS="-v" >"$work/logs/tap_$name.log" 2>&1 &
+		echo $! >"$work/lanes/$lane.child"
+		wait $!
+		status=$?
+		stop_all_clusters "$dir"
+		mkdir -p "$work/logs/tap_$name"
+		cp -a "$dir/tmp_check/log/." "$work/logs/tap_$name/" 2>/dev/null
+		date +%s >"$work/logs/tap_$name.end"
+		echo "$status" >"$work/logs/tap_$name.status"
+	done
+}
+
+# Every way out: no lane may go on running a file after the run ended.
+# The lane first, so that it starts no other file, then the runner of its
+# file (runuser, or timeout when not root), which passes SIGTERM on to the
+# file's make and prove; waited for (20 s, then SIGKILL), so that no node
+# starts after stop_all_clusters.
+stop_lanes() {
+	local pid lane=0 runners=() i alive
+	for pid in "${lane_pids[@]}"; do
+		lane=$((lane + 1))
+		kill "$pid" 2>/dev/null
+		[ -s "$work/lanes/$lane.child" ] || continue
+		pid=$(cat "$work/lanes/$lane.child")
+		kill "$pid" 2>/dev/null && runners+=("$pid")
+	done
+	for i in $(seq 1 20); do
+		alive=0
+		for pid in "${runners[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ "$alive" = 0 ] && return 0
+		sleep 1
+	done
+	for pid in "${runners[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	return 0
+}
+
+t_tap=$SECONDS
+start_pid_chooser
+export PG_TEST_PORT_DIR="$work/portlock"
+mkdir -p "$PG_TEST_PORT_DIR"
+[ "$(id -u)" = 0 ] && chown postgres: "$PG_TEST_PORT_DIR"
+# the queue: with more than one lane the long files first, then the rest
+# in the Makefile's order
+: >"$work/tap_queue"
+[ "$TAP_JOBS" -gt 1 ] || TAP_LONG_FIRST=
+for long in $TAP_LONG_FIRST; do
+	for t in $tap_list; do
+		[ "$(basename "$t" .pl)" = "$long" ] && echo "$t" >>"$work/tap_queue"
+	done
+done
+for t in $tap_list; do
+	grep -qxF "$t" "$work/tap_queue" || echo "$t" >>"$work/tap_queue"
+done
+mkdir -p "$work/lanes"
+n_tap=$(wc -w <<<"$tap_list")
+[ "$TAP_JOBS" -gt "$n_tap" ] && TAP_JOBS=$n_tap
+[ "$n_tap" -gt 0 ] && log "TAP: $n_tap files, $TAP_JOBS at a time"
+for lane in $(seq 1 "$TAP_JOBS"); do
+	lane_dir=$work/lane$lane
+	cp -a "$src" "$lane_dir"
+	tap_lane "$lane_dir" "$lane" &
+	lane_pids+=($!)
+done
+
+
+#
+# 3. pg_regress and the isolation specs against a throwaway cluster, while
+#    the TAP lanes run
+#
+t_regress=$SECONDS
 if [ "$n_regress" -gt 0 ] || [ "$n_isolation" -gt 0 ]; then
 	# Another run may take the port between the probe and the start: retry.
 	next_port=${CONNWATCH_TEST_PORT:-55100}
@@ -375,6 +510,8 @@ if [ -n "$cluster" ]; then
 	check_crashes "pg_regress and isolation" "$cluster/server.log"
 fi
 
+t_regress=$((SECONDS - t_regress))
+
 #
 # 2b. A user's plain "make installcheck" against a stock cluster (initdb,
 #     start, nothing else): it must pass; one test.
@@ -399,18 +536,30 @@ if [ "$n_regress" -gt 0 ]; then
 fi
 
 #
-# 3. TAP tests: one prove run per file, in the environment PGXS's
-#    prove_installcheck sets up (PATH, PG_REGRESS, TESTDIR, the perl modules).
+# 4. The TAP files' results, in the Makefile's order
 #
-start_pid_chooser
 for t in $tap_list; do
+	name=$(basename "$t" .pl)
+	# wait for the file's lane to finish it; a lane that died leaves no status
+	while [ ! -e "$work/logs/tap_$name.status" ]; do
+		alive=0
+		for pid in "${lane_pids[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ "$alive" = 1 ] || break
+		sleep 1
+	done
 	log "TAP: $t"
-	out="$work/logs/tap_$(basename "$t" .pl).log"
-	as_pg timeout -k 10 "$(time_limit $TAP_TIMEOUT)" \
-		make -s -C "$src" --no-print-directory installcheck REGRESS= ISOLATION= \
-		TAP_TESTS=1 PROVE_TESTS="$t" PROVE_FLAGS="-v" \
-		2>&1 | tee "$out"
-	status=${PIPESTATUS[0]}
+	out="$work/logs/tap_$name.log"
+	if [ -e "$work/logs/tap_$name.status" ]; then
+		status=$(cat "$work/logs/tap_$name.status")
+		cat "$out"
+		echo "($t: $(($(cat "$work/logs/tap_$name.end") - $(cat "$work/logs/tap_$name.start"))) s)"
+	else
+		status=1
+		echo "!!! $t did not run (its lane ended before it)"
+		touch "$out"
+	fi
 	ok=$(grep -cE '^ok [0-9]+' "$out")
 	todo_ok=$(grep -cE '^not ok [0-9]+.*# *TODO' "$out")
 	bad=$(grep -E '^not ok [0-9]+' "$out" | grep -cvE '# *TODO')
@@ -426,15 +575,17 @@ for t in $tap_list; do
 	passed=$((passed + ok))
 	failed=$((failed + bad))
 	skipped=$((skipped + skips))
+	logs="$work/logs/tap_$name"
 	if [ "$bad" -gt 0 ]; then
-		for f in "$src"/tmp_check/log/regress_log_*; do
+		for f in "$logs"/regress_log_*; do
 			[ -s "$f" ] || continue
 			echo "----- TAP log without passing assertions ($f, last 150 lines)"
 			grep -vE '^(\[[^]]*\] *(\([^)]*\) *)?)?ok [0-9]+' "$f" | tail -n 150
 			echo "-----"
 		done
-		for f in "$src"/tmp_check/log/*.log; do
+		for f in "$logs"/*.log; do
 			[ -s "$f" ] || continue
+			case "$(basename "$f")" in regress_log_*) continue ;; esac
 			echo "----- TAP server log ($f: errors, then last 30 lines)"
 			grep -E 'PANIC|FATAL|TRAP|terminated by signal|exited with exit code' "$f" | head -n 50
 			echo "..."
@@ -442,9 +593,10 @@ for t in $tap_list; do
 			echo "-----"
 		done
 	fi
-	stop_all_clusters
-	# prove_installcheck empties tmp_check before each file: read its logs now
-	check_crashes "$t" $(find "$src/tmp_check/log" -name '*.log' ! -name 'regress_log_*' 2>/dev/null)
+	# the server logs the file left (the lane copied them before its next file)
+	check_crashes "$t" $(find "$logs" -name '*.log' ! -name 'regress_log_*' 2>/dev/null)
 done
+wait "${lane_pids[@]}" 2>/dev/null
+log "time: $SECONDS s in all: build and install $((t_installed - t_build)) s, then TAP $((SECONDS - t_tap)) s ($TAP_JOBS files at a time), pg_regress and isolation $t_regress s of it"
 
 summary_and_exit

@@ -818,7 +818,11 @@ APP_HEALTHY = "healthy-api"
 
 
 def healthy(sc):
-    duration = sc.args.duration if sc.args.duration is not None else 5.0
+    # the app runs through a whole diagnose window, and one second more
+    # (at most 5 s: the default window is 15 minutes)
+    window = sc.seconds_setting("connwatch.diagnose_window")
+    duration = (sc.args.duration if sc.args.duration is not None
+                else min(5.0, (window or 4.0) + 1.0))
     eng = engine(APP_HEALTHY, user=APP_ROLE, pool_size=5, max_overflow=5,
                  pool_timeout=5, pool_pre_ping=True)
     sc.cleanups.append(eng.dispose)

@@ -11,9 +11,11 @@
 #     transaction: it matches the policy but must be skipped ('superuser');
 #   - a healthy idle pool (healthy_pool) and an idle transaction of another
 #     application (other_app) that the policy does not cover.
-# Within the poll limit (pg_cron has a one-minute granularity, so the first
-# run may find the leaks younger than the policy's 5 seconds and the second
-# one kills them) the leaked sessions are gone, the others are untouched,
+# Within the poll limit (pg_cron before 1.5 has a one-minute granularity,
+# so the first run may find the leaks younger than the policy's 5 seconds
+# and the second one kills them; 1.5 and later, 17's and 18's, run the job
+# every second, rescheduled so once the default schedule is checked) the
+# leaked sessions are gone, the others are untouched,
 # connwatch.terminations has exactly one row per terminated session naming
 # the policy and the cleanup role, and cron.job_run_details shows succeeded
 # runs.  unschedule_enforcement() then removes the job.
@@ -128,6 +130,21 @@ is( $node->safe_psql(
 		  FROM cron.job WHERE jobname = 'connwatch-enforce'}),
 	"1|* * * * *|SELECT pg_catalog.count(*) FROM connwatch.enforce()|postgres|regress_cleanup",
 	'one connwatch-enforce job, updated to every minute, run as regress_cleanup');
+
+# pg_cron 1.5 and later take 'N seconds' schedules: there the same job is
+# rescheduled to run every second, so that the leaks go once they are 5 s
+# old instead of at the next minute (30 s on average, 65 s at worst).
+my $cron_version = $node->safe_psql('postgres',
+	q{SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'});
+my $every_second = $cron_version =~ /^(\d+)\.(\d+)/ && ($1 > 1 || $2 >= 5);
+if ($every_second)
+{
+	my ($job3, $err3) = psql_as('regress_cleanup',
+		q{SELECT connwatch.schedule_enforcement('1 seconds')});
+	die "rescheduling the job every second failed: $job3 $err3"
+	  unless $job3 eq $job1 && $err3 eq '';
+}
+note "pg_cron $cron_version: the job runs every " . ($every_second ? 'second' : 'minute');
 
 #
 # Workload.  The superuser's leak comes first, so that whichever run kills

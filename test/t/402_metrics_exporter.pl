@@ -128,7 +128,6 @@ for my $i (1 .. 3)
 		connstr => "host=$socket port=$port dbname=postgres user=regress_app application_name=refused");
 	like($err, qr/too many connections for role "regress_app"/, "refused attempt $i");
 }
-sleep 2;    # idle in transaction for more than a second
 
 #
 # The exporter
@@ -221,6 +220,9 @@ sub lint
 }
 
 start_exporter();
+# the leaks idle in their transactions for 2 s (checked below), while the
+# exporter started
+wait_in_state($node, q{application_name = 'leaky' AND state = 'idle in transaction'}, 3, 2);
 my $body = scrape();
 ok(defined $body, "the exporter answers on 127.0.0.1:$http_port/metrics")
   or BAIL_OUT('no exporter');

@@ -32,10 +32,13 @@ max_prepared_transactions = 5
 autovacuum = off
 listen_addresses = '127.0.0.1'
 connwatch.sample_interval = '100ms'
-connwatch.diagnose_window = '4s'
+connwatch.diagnose_window = '2s'
 connwatch.diagnose_idle_in_transaction = '1s'
-connwatch.diagnose_horizon_age = '2s'
+connwatch.diagnose_horizon_age = '1s'
 });
+# The thresholds above are as short as the settings allow (whole seconds)
+# or as the checks need; every wait below is for what a threshold asks,
+# polled, and no longer: $WINDOW + 1 s where a pattern must span the window.
 $node->start;
 
 my $major = int($node->safe_psql('postgres', 'SHOW server_version_num') / 10000);
@@ -58,6 +61,8 @@ $node->safe_psql('postgres',
 	$major >= 14
 	? q{ALTER ROLE regress_timeout SET idle_session_timeout = '300ms'}
 	: q{ALTER ROLE regress_timeout SET idle_in_transaction_session_timeout = '300ms'});
+
+my $WINDOW = 2;    # connwatch.diagnose_window, in seconds
 
 my $socket = $node->host;
 my $port   = $node->port;
@@ -160,17 +165,18 @@ sub reset_remembered
 #
 reset_remembered();
 {
+	# a warmed-up pool, as flat as the leak (and as old), but with idle
+	# connections
+	my @warm = map { connect_as('regress_app', 'warm-pool') } 1 .. 3;
+	$warm[0]->begin_work;
+	$warm[0]->selectrow_array('SELECT 1');
 	my @leaked = map { connect_as('regress_app', 'leaky-api') } 1 .. 3;
 	for my $dbh (@leaked)
 	{
 		$dbh->begin_work;
 		$dbh->selectrow_array('SELECT balance FROM accounts WHERE id = 1');
 	}
-	# a warmed-up pool, as flat as the leak, but with idle connections
-	my @warm = map { connect_as('regress_app', 'warm-pool') } 1 .. 3;
-	$warm[0]->begin_work;
-	$warm[0]->selectrow_array('SELECT 1');
-	sleep 5;    # the window is 4 s
+	sleep $WINDOW + 1;    # both flat for the whole window, and a second more
 	my @f = diagnose();
 	ok(!finding('CW102', 'application "warm-pool"', @f),
 		'plateau: a flat pool with idle connections is not exhausted');
@@ -193,7 +199,8 @@ reset_remembered();
 {
 	my @leaked = map { connect_as('regress_app', "leaky-$_") } 1 .. 12;
 	$_->begin_work, $_->selectrow_array('SELECT 1') for @leaked;
-	sleep 2;
+	# leaked: idle in their transaction for connwatch.diagnose_idle_in_transaction
+	wait_in_state($node, q{application_name LIKE 'leaky-%' AND state = 'idle in transaction'}, 12, 1);
 	my @f = grep { $_->{code} eq 'CW101' } diagnose();
 	is(scalar(@f), 10, 'twelve leaking applications: ten CW101 rows');
 	$_->disconnect for @leaked;
@@ -214,7 +221,9 @@ reset_remembered();
 		q{SELECT count(*) = 2 FROM pg_stat_activity
 		  WHERE application_name = 'lock-waiter' AND wait_event_type = 'Lock'})
 	  or die 'waiters are not waiting';
-	sleep 2;
+	# the head of a chain once idle in its transaction for
+	# LEAST(connwatch.diagnose_idle_in_transaction, 5 s)
+	wait_in_state($node, "pid = $head->{pid} AND state = 'idle in transaction'", 1, 1);
 	my @f = diagnose();
 	my $f = found('CW130', "pid $head->{pid}", undef, \@f, 'lock chain');
 	like($f->{finding}, qr/application "lock-holder".* 2 in all behind it/,
@@ -298,7 +307,8 @@ reset_remembered();
 	my $dbh = connect_as('regress_timeout', 'no-pre-ping') or die $DBI::errstr;
 	$dbh->begin_work if $major < 14;
 	$dbh->selectrow_array('SELECT 1');
-	sleep 1;
+	# the server ends it after 300 ms
+	wait_app_gone($node, 'no-pre-ping');
 	my $ok = $dbh->selectrow_array('SELECT 1');
 	ok(!defined $ok, 'timeout: the next use of the pooled connection fails');
 	my $error = $dbh->errstr;
@@ -357,7 +367,13 @@ reset_remembered();
 	run_sql($s, 'BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM accounts;');
 	$node->safe_psql('postgres',
 		q{BEGIN; UPDATE accounts SET balance = 7 WHERE id = 2; PREPARE TRANSACTION 'lost-in-crash';});
-	sleep 3;
+	# both older than connwatch.diagnose_horizon_age
+	$node->poll_query_until('postgres', qq{
+SELECT (SELECT xact_start FROM pg_stat_activity WHERE pid = $s->{pid})
+         <= clock_timestamp() - interval '1 s'
+   AND (SELECT prepared FROM pg_prepared_xacts WHERE gid = 'lost-in-crash')
+         <= clock_timestamp() - interval '1 s'})
+	  or die 'the horizon is not held for 1 s';
 	my @f = diagnose();
 	my $f = found('CW120', "pid $s->{pid}", undef, \@f, 'horizon');
 	like($f->{finding}, qr/application "reporting"/, 'horizon: names the application');
@@ -371,7 +387,8 @@ reset_remembered();
 #
 {
 	my $dbh = connect_as('regress_app', 'behind-firewall', '127.0.0.1') or die $DBI::errstr;
-	sleep 2;
+	# idle longer than the firewall's 1 s set below
+	wait_in_state($node, q{application_name = 'behind-firewall' AND state = 'idle'}, 1, 1);
 	# the thresholds are a superuser's to set (SUSET): a pg_monitor role
 	# may not, a superuser may for it
 	my $watcher = connect_as('regress_watcher', 'watcher');
@@ -394,7 +411,7 @@ reset_remembered();
 #
 # Quiet again once the window has passed
 #
-sleep 5;
+sleep $WINDOW + 1;
 {
 	my @f = diagnose();
 	is(scalar(@f), 0, 'after the window: no finding') or diag codes(@f);
@@ -411,7 +428,7 @@ $node->restart;
 	is(codes(@f), 'CW190:server', 'without preload: only the skipped checks are reported');
 	my @leaked = map { connect_as('regress_app', 'leaky-api') } 1 .. 2;
 	$_->begin_work, $_->selectrow_array('SELECT 1') for @leaked;
-	sleep 2;
+	wait_in_state($node, q{application_name = 'leaky-api' AND state = 'idle in transaction'}, 2, 1);
 	@f = diagnose();
 	is(codes(@f), 'CW101:application "leaky-api" CW190:server',
 		'without preload: a leak is still found');

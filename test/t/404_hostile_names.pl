@@ -186,6 +186,32 @@ sub printable_ok
 	return $chars !~ /[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}\x{202a}-\x{202e}\x{2066}-\x{2069}]/;
 }
 
+# Wait until these sessions have been idle in their transactions for
+# connwatch.diagnose_idle_in_transaction (1 s): CW101 reports them from then
+# on.
+sub wait_leaked
+{
+	my (@sessions) = @_;
+	my $pids = join ',', map { $_->{pid} } @sessions;
+	$node->poll_query_until('postgres', qq{
+SELECT count(*) = @{[ scalar @sessions ]} FROM pg_stat_activity
+WHERE pid IN ($pids) AND state = 'idle in transaction'
+  AND state_change <= clock_timestamp() - interval '1 s'})
+	  or die "sessions $pids are not idle in their transactions";
+	return;
+}
+
+# Wait until every prepared transaction is older than
+# connwatch.diagnose_horizon_age (1 s): CW121 reports it from then on.
+sub wait_prepared_old
+{
+	$node->poll_query_until('postgres', q{
+SELECT count(*) > 0 AND bool_and(prepared <= clock_timestamp() - interval '1 s')
+FROM pg_prepared_xacts})
+	  or die 'no prepared transaction older than 1 s';
+	return;
+}
+
 sub wait_gone
 {
 	my (@pids) = @_;
@@ -210,7 +236,7 @@ sub wait_gone
 	push @sessions, leak('regress_app', 'billing-api'), leak('regress_app', 'billing-api');
 	push @sessions, leak('regress_app', 'billing_api');
 	push @sessions, leak('regress_alice', ''), leak('regress_bob', ''), leak('regress_bob', '');
-	sleep 2;    # the threshold is 1 s
+	wait_leaked(@sessions);
 
 	my @f = grep { $_->{code} eq 'CW101' } diagnose();
 	is(scalar(@f), 10, 'hostile applications: one CW101 per application, role and database')
@@ -261,7 +287,7 @@ sub wait_gone
 #
 {
 	my $s = leak($evil_role, 'evil-app');
-	sleep 2;
+	wait_leaked($s);
 	my ($f) = grep { $_->{code} eq 'CW101' && $_->{subject} eq 'application "evil-app"' } diagnose();
 	ok($f, 'hostile role: CW101 found');
 	ok(printable_ok($f->{$_}), "hostile role: $_ is printable") for qw(finding evidence);
@@ -291,7 +317,7 @@ sub wait_gone
 	$dbh->selectrow_array('SELECT id FROM t FOR UPDATE');
 	$dbh->do('PREPARE TRANSACTION ' . $dbh->quote($gid));
 	$dbh->disconnect;
-	sleep 2;
+	wait_prepared_old();
 	my ($f) = grep { $_->{code} eq 'CW121' } diagnose();
 	ok($f, 'GID: CW121 found');
 	ok(printable_ok($f->{$_}), "GID: $_ is printable") for qw(subject finding evidence);
@@ -315,7 +341,7 @@ sub wait_gone
 {
 	my $s = leak('regress_app', 'pid-owner');
 	my $other = leak('regress_alice', 'bystander');
-	sleep 2;
+	wait_leaked($s, $other);
 	my ($f) = grep { $_->{code} eq 'CW101' && $_->{subject} eq 'application "pid-owner"' } diagnose();
 	my ($stmt) = grep { /terminate_backend/ } statements($f->{advice});
 	ok($stmt =~ /\(VALUES \($s->{pid}, /, 'pid reuse: the advice names the session by pid and start');
@@ -466,7 +492,8 @@ sub startup_packet
 	$dbh->selectrow_array('SELECT id FROM t FOR UPDATE');
 	$dbh->do('PREPARE TRANSACTION ' . $dbh->quote(qq{g"; CREATE ROLE canary4; -- '; CREATE ROLE canary5; --}));
 	$dbh->disconnect;
-	sleep 2;
+	wait_leaked(@sessions);
+	wait_prepared_old();
 	my @f = diagnose();
 	ok(scalar(grep { $_->{code} eq 'CW101' } @f) >= scalar(@apps), 'paste: the leaks are found');
 	for my $f (@f)

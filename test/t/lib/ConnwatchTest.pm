@@ -14,7 +14,7 @@ use warnings;
 use Exporter 'import';
 use IO::Socket::UNIX;
 our @EXPORT = qw(session send_sql wait_sql run_sql close_session protocol_violation
-  wait_app_gone);
+  wait_app_gone wait_in_state);
 
 my $seq = 0;
 
@@ -143,6 +143,20 @@ sub wait_app_gone
 	$node->poll_query_until('postgres',
 		"SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = '$app'")
 	  or die "sessions of $app did not end";
+	return;
+}
+
+# Wait until at least $count sessions whose pg_stat_activity row matches
+# $where (SQL) have been in their current state for $seconds, by the
+# server's clock: what a fixed sleep past a threshold waited for, without
+# its margin.  Dies after poll_query_until's timeout.
+sub wait_in_state
+{
+	my ($node, $where, $count, $seconds) = @_;
+	$node->poll_query_until('postgres', qq{
+SELECT count(*) >= $count FROM pg_catalog.pg_stat_activity
+WHERE ($where) AND state_change <= clock_timestamp() - interval '$seconds s'})
+	  or die "no $count sessions ($where) in their state for $seconds s";
 	return;
 }
 
