@@ -16,15 +16,17 @@
 #   2. "make dist" builds pg_connwatch-<version>.zip with git archive, from
 #      a clean clone of the last commit;
 #   3. the zip holds one top directory pg_connwatch-<version>/ with the
-#      LICENSE, META.json, the control file and every file META.json names
-#      (the install script of provides, the docfile), and no .git or .ci;
+#      LICENSE, META.json, the control file, every file META.json names
+#      (the install script of provides, the docfile) and every script the
+#      build generates, and no .git or .ci;
 #   4. "pgxn install ./pg_connwatch-<version>.zip" builds and installs it for
 #      15 (its own pg_config);
 #   5. in a throwaway cluster started with nothing but a port and a socket
 #      directory, CREATE EXTENSION pg_connwatch gives the version of the
 #      control file, and connwatch.sessions answers;
 #   6. "pgxn check" on the zip, against that stock cluster: the user's
-#      "make installcheck" (doc/testing.md) passes there.
+#      "make installcheck" (doc/testing.md) passes there, with every regress
+#      file of the zip run.
 #
 # The cluster is stopped on every way out and its log read for a crash.
 # It prints "ok N - ..." / "not ok N - ..." lines, then
@@ -220,12 +222,13 @@ fi
 #
 listing=$(unzip -Z1 "$work/$zipname" 2>&1)
 missing=()
-for f in LICENSE META.json pg_connwatch.control Makefile $meta_files; do
+built=$(make -s -C "$work/clone" --no-print-directory PG_CONFIG=$PG_CONFIG -f Makefile -f - print-built <<<'print-built: ; @echo $(DATA_built)' 2>/dev/null)
+for f in LICENSE META.json pg_connwatch.control Makefile $meta_files $built; do
 	grep -qxF "pg_connwatch-$release/$f" <<<"$listing" || missing+=("$f")
 done
 strays=$(grep -v "^pg_connwatch-$release/" <<<"$listing"; grep -E "^pg_connwatch-$release/(\.git/|\.ci/)" <<<"$listing")
 if [ ${#missing[@]} -eq 0 ] && [ -z "$strays" ]; then
-	ok "the zip has one top directory pg_connwatch-$release/ with LICENSE, META.json, the control file and $(wc -w <<<"$meta_files") files META.json names; no .git, no .ci ($(wc -l <<<"$listing") entries)"
+	ok "the zip has one top directory pg_connwatch-$release/ with LICENSE, META.json, the control file, the files META.json names and the built scripts ($built); no .git, no .ci ($(wc -l <<<"$listing") entries)"
 else
 	not_ok "the zip holds what a release needs (missing: ${missing[*]:-none}; outside the top directory or private: ${strays:-none})"
 fi
@@ -277,9 +280,12 @@ psql_stock -c 'DROP EXTENSION pg_connwatch' >/dev/null 2>&1
 # 6. pgxn check: the user's make installcheck against that cluster
 #
 chown -R postgres "$work"
+# every regress file of the release must have run and passed
+n_sql=$(grep -c "^pg_connwatch-$release/sql/.*\.sql$" <<<"$listing")
 if (cd "$work" && timeout "$STEP_TIMEOUT" runuser -u postgres -- env PGHOST="$cluster" PGPORT="$port" PGUSER=postgres \
-		pgxn check --pg_config "$PG_CONFIG" "./$zipname") >"$work/pgxn_check.log" 2>&1; then
-	ok "pgxn check ./$zipname (make installcheck) passes against the stock cluster: $(grep -Eo '(All|[0-9]+) tests? passed.*|# All [0-9]+ tests passed.*' "$work/pgxn_check.log" | head -n 1)"
+		pgxn check --pg_config "$PG_CONFIG" "./$zipname") >"$work/pgxn_check.log" 2>&1 &&
+	[ "$n_sql" -gt 0 ] && grep -qE "All $n_sql tests passed" "$work/pgxn_check.log"; then
+	ok "pgxn check ./$zipname (make installcheck) passes against the stock cluster: all $n_sql regress files ran and passed"
 else
 	not_ok "pgxn check ./$zipname (make installcheck) passes against the stock cluster"
 	show_tail "pgxn check" "$work/pgxn_check.log" 80

@@ -20,7 +20,8 @@
  * is "by connwatch" when the signal primitive marked the session right
  * before signalling it, "server shutdown" when the postmaster had been
  * asked for a fast shutdown (a watch on its SIGINT handler, installed at
- * start: see cw_sessions_preload), and "by another session" otherwise.  What cannot be seen at all:
+ * start: see cw_sessions_preload), and "by another session"
+ * otherwise.  What cannot be seen at all:
  * a backend killed by SIGKILL or crashing runs no callback (and the server
  * restarts, re-creating the ledgers from the worker's last copy).
  *
@@ -174,10 +175,13 @@ cw_watch_fast_shutdown(int signo, siginfo_t *info, void *context)
 		pg_atomic_write_u32(flag, 1);
 	errno = save_errno;
 
+	/* sa_handler and sa_sigaction share their storage */
+	if (cw_prev_postmaster_sigint.sa_handler == SIG_DFL ||
+		cw_prev_postmaster_sigint.sa_handler == SIG_IGN)
+		return;
 	if (cw_prev_postmaster_sigint.sa_flags & SA_SIGINFO)
 		cw_prev_postmaster_sigint.sa_sigaction(signo, info, context);
-	else if (cw_prev_postmaster_sigint.sa_handler != SIG_DFL &&
-			 cw_prev_postmaster_sigint.sa_handler != SIG_IGN)
+	else
 		cw_prev_postmaster_sigint.sa_handler(signo);
 }
 
