@@ -373,9 +373,9 @@ tap_lane() {
 		mkdir -p "$work/logs/tap_$name"
 		cp -a "$dir/tmp_check/log/." "$work/logs/tap_$name/" 2>/dev/null
 		date +%s >"$work/logs/tap_$name.end"
-		# written whole before the reader can see it
-		echo "$status" >"$work/logs/tap_$name.status.tmp"
-		mv "$work/logs/tap_$name.status.tmp" "$work/logs/tap_$name.status"
+		# renamed into place: the reader never sees it empty
+		echo "$status" >"$work/logs/tap_$name.status.tmp" &&
+			mv "$work/logs/tap_$name.status.tmp" "$work/logs/tap_$name.status"
 	done
 }
 
