@@ -180,6 +180,9 @@ inside() {
 	local version upstream arch src
 	version=$(cd "$root" && dpkg-parsechangelog -S Version)
 	upstream=${version%-*}
+	# the extension's own version (the package is its release, 1.1 -> 1.1.0)
+	local extversion
+	extversion=$(sed -nE "s/^default_version *= *'([^']*)'.*/\1/p" "$root/pg_connwatch.control")
 	arch=$(dpkg --print-architecture)
 	work=$(mktemp -d /tmp/pg_connwatch_pkg.XXXXXX)
 	chmod 755 "$work" # the cluster below runs as postgres
@@ -277,12 +280,12 @@ inside() {
 		expected+=("/usr/share/doc/$pkg/prometheus/$f")
 	done
 	# the committed scripts, and the two the build makes from sql_src/ (the
-	# Makefile's DATA_built: the install script of the upstream version and
+	# Makefile's DATA_built: the install script of the extension's version and
 	# its upgrade script from PREVIOUS_VERSION), which make clean may have
 	# removed from the copy again
 	local previous built
 	previous=$(sed -n 's/^PREVIOUS_VERSION *= *//p' "$src/Makefile")
-	built="pg_connwatch--$upstream.sql pg_connwatch--$previous--$upstream.sql"
+	built="pg_connwatch--$extversion.sql pg_connwatch--$previous--$extversion.sql"
 	for f in "$src"/pg_connwatch--*.control "$src"/pg_connwatch--*.sql $built; do
 		f=$(basename "$f")
 		case " ${expected[*]} " in *" $sharedir/extension/$f "*) continue ;; esac
@@ -329,7 +332,7 @@ inside() {
 	res=$(sql 'CREATE EXTENSION pg_connwatch')
 	check "$major: CREATE EXTENSION pg_connwatch${res:+ ($res)}" test -z "$res"
 	res=$(sql "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_connwatch'")
-	check "$major: extension version is $upstream (got: $res)" test "$res" = "$upstream"
+	check "$major: extension version is $extversion (got: $res)" test "$res" = "$extversion"
 	res=$(sql 'SELECT count(*) > 0 FROM connwatch.sessions')
 	check "$major: SELECT count(*) > 0 FROM connwatch.sessions is true (got: $res)" test "$res" = t
 	res=$(sql "DROP EXTENSION pg_connwatch; SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = 'connwatch'")
