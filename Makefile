@@ -39,7 +39,7 @@ EXTENSION = pg_connwatch
 # script and its upgrade script from the last release, built from sql_src/
 # (one file per SQL object, in the order of sql_src/manifest.txt) by
 # scripts/build_sql.sh.  Not committed (.gitignore).
-PREVIOUS_VERSION = 1.0.1
+PREVIOUS_VERSION = 1.1
 DATA_built = pg_connwatch--$(EXTVERSION).sql pg_connwatch--$(PREVIOUS_VERSION)--$(EXTVERSION).sql
 # The released install and upgrade scripts, committed and frozen, and the
 # control file of version 1.0.

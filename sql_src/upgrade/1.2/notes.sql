@@ -1,0 +1,1 @@
+-- 1.2 (in development): no object has changed since 1.1 yet.
