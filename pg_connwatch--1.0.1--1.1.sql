@@ -436,11 +436,13 @@ BEGIN
         GROUP BY c.application_name
     ),
     -- CW102's evidence that a candidate's pool is stuck, not just busy: its
-    -- sessions idle in a transaction, or waiting on a lock, for at least
-    -- connwatch.diagnose_idle_in_transaction.  A busy, healthy pool is flat
-    -- at its size too, and at any instant has no idle connection and some
-    -- between two statements of a transaction; a session that stayed stuck
-    -- that long was stuck in every sample of that time.
+    -- client sessions idle in a transaction for at least
+    -- connwatch.diagnose_idle_in_transaction (so in every sample of that
+    -- time), or running a statement that long and blocked now by another
+    -- session's lock.  A busy, healthy pool is flat at its size too, and at
+    -- any instant has no idle connection and some between two statements of
+    -- a transaction or in a short lock wait; it has no session stuck that
+    -- long.
     plateau_stuck AS (
         SELECT s.application_name,
                count(*) FILTER (WHERE s.state <> 'active')::integer AS idle_in_transaction,
@@ -448,10 +450,12 @@ BEGIN
                max(s.state_age) AS longest
         FROM connwatch.sessions() AS s
         WHERE EXISTS (SELECT 1 FROM plateau_candidates)
+          AND s.backend_type = 'client backend'
           AND s.application_name IN (SELECT c.application_name FROM plateau_candidates AS c)
           AND s.state_age >= iit_after
           AND (s.state IN ('idle in transaction', 'idle in transaction (aborted)')
-               OR (s.state = 'active' AND s.wait_event_type = 'Lock'))
+               OR (s.state = 'active' AND s.wait_event_type = 'Lock'
+                   AND cardinality(s.blocked_by) > 0))
         GROUP BY s.application_name
     ),
     -- refusals by cause and by who asked
@@ -621,7 +625,7 @@ BEGIN
                 THEN 'critical' ELSE 'warning' END,
            'CW102',
            format('application "%s"', connwatch.printable(a.application_name)),
-           format('Application "%s" has held exactly %s connections for the last %s, none of them idle now, and %s of them have been stuck for at least %s (%s idle in a transaction, %s waiting on a lock; the longest for %s), while the server has %s free slots: %s',
+           format('Application "%s" has held exactly %s connections for the last %s, none of them idle now, and %s of them have been stuck for at least %s (%s idle in a transaction, %s in a statement blocked by another session''s lock; the longest for %s), while the server has %s free slots: %s',
                   connwatch.printable(a.application_name), p.level, win,
                   st.idle_in_transaction + st.waiting, iit_setting,
                   st.idle_in_transaction, st.waiting,
@@ -927,12 +931,25 @@ BEGIN
     SELECT 'warning', 'CW150',
            CASE WHEN COALESCE(e.application_name, '') <> '' THEN format('application "%s"', e.application_name)
                 ELSE format('role "%s"', e.usename) END,
-           format('%s session%s of application "%s" (role "%s", database "%s") %s ended by the server (%s%s) since %s, the last at %s: a pool that hands such a connection out again without testing it (SQLAlchemy without pool_pre_ping, psycopg2''s own pools) fails on its next use; a pool that validates connections (pool_pre_ping, psycopg_pool with check, HikariCP, asyncpg, PgBouncer) replaces it without an error',
+           format('%s session%s of application "%s" (role "%s", database "%s") %s ended by the server (%s%s) since %s, the last at %s: %s',
                   e.count, CASE WHEN e.count = 1 THEN '' ELSE 's' END,
                   COALESCE(e.application_name, '(hidden)'), e.usename, e.datname,
                   CASE WHEN e.count = 1 THEN 'was' ELSE 'were' END, e.reason,
                   CASE WHEN e.policy IS NOT NULL THEN format(', policy "%s"', e.policy) ELSE '' END,
-                  date_trunc('second', e.first_at), date_trunc('second', e.last_at)),
+                  date_trunc('second', e.first_at), date_trunc('second', e.last_at),
+                  -- a connection cut inside a transaction was checked out:
+                  -- the application's next statement fails, validated pool
+                  -- or not; one cut while idle in the pool fails only where
+                  -- the pool hands it out untested
+                  CASE WHEN e.reason IN ('idle-in-transaction timeout', 'transaction timeout')
+                            OR e.in_transaction >= e.count
+                       THEN 'they were in a transaction, checked out of the application''s pool, so its next statement on each failed, whatever the pool does'
+                       ELSE CASE WHEN e.in_transaction > 0
+                                 THEN format('%s of them were in a transaction, and the application''s next statement there failed; of the others, idle in the pool, ',
+                                             e.in_transaction)
+                                 ELSE 'they were idle in the pool: ' END
+                            || 'a pool that hands such a connection out again without testing it (SQLAlchemy without pool_pre_ping, psycopg2''s own pools) fails on its next use, and one that validates connections (pool_pre_ping, psycopg_pool with check, HikariCP, asyncpg, PgBouncer) replaces it without an error'
+                  END),
            jsonb_build_object('application', e.application_name, 'role', e.usename,
                               'database', e.datname, 'reason', e.reason, 'policy', e.policy,
                               'sessions', e.count, 'in_transaction', e.in_transaction,
