@@ -14,7 +14,8 @@ WHERE e.extname = 'pg_connwatch';
 SELECT name, version, installed, superuser, trusted, relocatable, schema,
        requires
 FROM pg_available_extension_versions
-WHERE name = 'pg_connwatch';
+WHERE name = 'pg_connwatch'
+ORDER BY version COLLATE "C";   -- the view lists them in directory order
 
 -- From 18 on, the library names itself and its version, the control file's
 -- default_version (PG_MODULE_MAGIC_EXT); before 18 the row is made up, so
