@@ -570,7 +570,8 @@ for t in $tap_list; do
 	skips=$(grep -cE '^ok [0-9]+.*# *(skip|SKIP)' "$out")
 	ok=$((ok - skips + todo_ok))
 	# a file that skipped itself whole (1..0 # SKIP ...) counts as one skip
-	if [ "$status" -eq 0 ] && grep -qE '^1\.\.0 *# *(skip|SKIP)' "$out"; then
+	# (prove -v prints it as "file.pl .. skipped: reason")
+	if [ "$status" -eq 0 ] && grep -qE '^1\.\.0 *# *(skip|SKIP)|\.pl \.+ skipped: ' "$out"; then
 		skips=$((skips + 1))
 	fi
 	if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
